@@ -30,5 +30,6 @@ def get_norm_layer(norm: Norm = "instance") -> Callable[[int], nn.Module]:
 
 
 def uses_bias(norm: Norm) -> bool:
-    """Convs carry a bias exactly when the following norm has no affine shift (pix2pix/CycleGAN rule)."""
-    return norm != "batch"
+    """Convs carry a bias exactly when the norm is InstanceNorm (the official pix2pix/CycleGAN rule,
+    which also leaves the convs bias-free with ``norm="none"``)."""
+    return norm == "instance"
