@@ -1,0 +1,85 @@
+"""What every ganlit data module shares: the common arguments, seeded workers and the loaders."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Optional
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+def seed_worker(worker_id: int) -> None:
+    """Reseed numpy and ``random`` in each DataLoader worker from torch's per-worker seed.
+
+    torch already gives every worker its own seed (base seed + worker id, new each epoch); numpy and
+    ``random`` would otherwise start identical in every worker and repeat the same augmentations.
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class GANDataModule(L.LightningDataModule):
+    """Base of the ganlit data modules.
+
+    Subclasses fill ``self.train_set`` / ``self.val_set`` / ``self.test_set`` / ``self.predict_set`` in
+    ``setup`` and expose the facts the model needs (``image_size``, ``channels``, ``num_classes`` ...);
+    the CLI copies those attributes into the model's arguments of the same name.
+    """
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 1,
+        num_workers: int = 4,
+        image_size: int = 256,
+        download: bool = False,
+        pin_memory: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root).expanduser()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.image_size = image_size
+        self.download = download
+        self.pin_memory = pin_memory
+        self.seed = seed
+        self.train_set: Optional[Dataset] = None
+        self.val_set: Optional[Dataset] = None
+        self.test_set: Optional[Dataset] = None
+        self.predict_set: Optional[Dataset] = None
+
+    channels: int = 3
+
+    def _loader(self, dataset: Optional[Dataset], shuffle: bool, drop_last: bool = False) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            worker_init_fn=seed_worker,
+            generator=generator,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, drop_last=len(self.train_set) > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set if self.val_set is not None else self.test_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set if self.test_set is not None else self.val_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_set if self.predict_set is not None else self.test_set, shuffle=False)
