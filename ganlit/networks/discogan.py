@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 
 class DiscoGANGenerator(nn.Module):
-    """DiscoGAN generator G_AB / G_BA (paper Sec. 3, Fig. 3): a conv encoder-decoder without skips.
+    """DiscoGAN generator G_AB / G_BA : a conv encoder-decoder without skips.
 
     Encoder: Conv4x4 s2 p1 to ngf, 2ngf, 4ngf, 8ngf, LeakyReLU(0.2), BatchNorm after all but the first.
     Decoder: ConvTranspose4x4 s2 p1 to 4ngf, 2ngf, ngf, each BatchNorm + ReLU, then to ``out_channels``
@@ -41,7 +41,7 @@ class DiscoGANGenerator(nn.Module):
 
 
 class DiscoGANDiscriminator(nn.Module):
-    """DiscoGAN discriminator D_A / D_B (paper Sec. 3): the generator's encoder, then Conv4x4 s1 p0 -> 1.
+    """DiscoGAN discriminator D_A / D_B: the generator's encoder, then Conv4x4 s1 p0 -> 1.
 
     ``forward`` returns ``(logits, [h2, h3, h4])``: raw logits, [N, 1, 1, 1] when the input is
     ``image_size`` (the official code applies a Sigmoid; ganlit uses BCE-with-logits), and the three inner

@@ -47,7 +47,7 @@ class _ResidualBlock(nn.Module):
 
 
 class StarGANGenerator(nn.Module):
-    """StarGAN generator G(x, c) (paper Sec. 3 and Appendix, Table 4).
+    """StarGAN generator G(x, c) (the paper's appendix, generator architecture table).
 
     The target label ``c`` is tiled over space and concatenated to the image (3 + c_dim channels).
     Convs are bias-free with zero padding; InstanceNorm has affine parameters and running statistics.
@@ -101,7 +101,7 @@ class StarGANGenerator(nn.Module):
 
 
 class StarGANDiscriminator(nn.Module):
-    """StarGAN discriminator with two heads (paper Sec. 3, Appendix Table 5): D_src and D_cls.
+    """StarGAN discriminator with two heads D_src and D_cls (the paper's appendix, discriminator table).
 
     ``main``: ``repeat_num`` Conv4x4 s2 p1 (with bias) + LeakyReLU(0.01), widths conv_dim * 2^i, no norm.
     ``conv1``: Conv3x3 -> 1 (PatchGAN real/fake scores, [N, 1, H/2^r, W/2^r]); ``conv2``: a conv with kernel
