@@ -93,7 +93,9 @@ class StarGANGenerator(nn.Module):
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         if c.dim() != 2 or c.shape != (x.shape[0], self.c_dim):
-            raise ValueError(f"StarGANGenerator: labels c have shape {tuple(c.shape)}, expected ({x.shape[0]}, {self.c_dim})")
+            raise ValueError(
+                f"StarGANGenerator: labels c have shape {tuple(c.shape)}, expected ({x.shape[0]}, {self.c_dim})"
+            )
         if x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"StarGANGenerator: image size {tuple(x.shape[-2:])} must be a multiple of 4")
         c = c.to(x.dtype)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
@@ -112,7 +114,9 @@ class StarGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 128, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> None:
         super().__init__()
         if image_size % 2**repeat_num:
-            raise ValueError(f"StarGANDiscriminator: image_size={image_size} must be a multiple of 2**repeat_num={2**repeat_num}")
+            raise ValueError(
+                f"StarGANDiscriminator: image_size={image_size} must be a multiple of 2**repeat_num={2**repeat_num}"
+            )
         self.image_size = image_size
         layers: list[nn.Module] = [nn.Conv2d(3, conv_dim, 4, 2, 1), nn.LeakyReLU(0.01)]
         dim = conv_dim
