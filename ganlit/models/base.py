@@ -1,0 +1,270 @@
+"""GANModule: the alternating D/G loop every ganlit paper is written on.
+
+A paper's module builds its networks, then states only its losses:
+
+* ``forward_step(batch) -> dict``: the forward pass both phases share (the fakes). It runs once per
+  batch, with gradients only when a G phase follows, so no paper pays for the generator twice.
+* ``discriminator_loss(batch, out) -> (loss, logs)`` and ``generator_loss(batch, out) -> (loss, logs)``.
+* ``sample_images() -> (images in [0, 1], nrow)`` for the sample grids.
+
+Networks live in ``self.generator``/``self.discriminator`` or, for translation papers, in the
+domain-keyed ``nn.ModuleDict`` s ``self.generators``/``self.discriminators``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ganlit.callbacks import run_dir, save_and_log_grid
+
+Phase = Literal["D", "G"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message names the loss, the iteration and the last checkpoint."""
+
+
+def parse_cadence(cadence: Optional[str], n_critic: int, order: str) -> list[str]:
+    """Phases per iteration, cycled: ``"D,D,D,D,DG"`` means D alone four times, then D followed by G.
+
+    Without an explicit ``cadence``: D every iteration and G every ``n_critic``-th, in ``order``.
+    """
+    if order not in ("d_first", "g_first"):
+        raise ValueError(f"order={order!r}: expected 'd_first' or 'g_first'")
+    if cadence is None:
+        if n_critic < 1:
+            raise ValueError(f"n_critic={n_critic}: expected an integer >= 1")
+        both = "DG" if order == "d_first" else "GD"
+        return ["D"] * (n_critic - 1) + [both]
+    pattern = [p.strip().upper() for p in cadence.split(",")]
+    for p in pattern:
+        if not p or set(p) - {"D", "G"} or len(set(p)) != len(p):
+            raise ValueError(
+                f"cadence={cadence!r}: expected comma-separated phases per iteration such as 'D,G,G' or 'D,D,DG'"
+            )
+    return pattern
+
+
+class GANModule(L.LightningModule):
+    """Base LightningModule for the alternating adversarial training of Goodfellow et al. (2014), Alg. 1.
+
+    Args:
+        lr_g, lr_d: Adam learning rates of the generator(s) and the discriminator(s).
+        betas: Adam betas for both.
+        weight_decay: Adam weight decay for both (DiscoGAN uses 1e-5).
+        n_critic: D steps per G step (StarGAN/WGAN: 5).
+        order: ``d_first`` (pix2pix, StarGAN) or ``g_first`` (CycleGAN) within an iteration that runs both.
+        cadence: explicit per-iteration phase pattern, overriding ``n_critic``/``order`` (DiscoGAN: ``"D,G,G"``).
+        lr_constant, lr_decay: learning rate constant for ``lr_constant`` units, then linearly decayed over
+            ``lr_decay`` units (the pix2pix/CycleGAN lambda ``1 - max(0, t + 1 - lr_constant) / (lr_decay + 1)``).
+        schedule_unit: ``epoch`` or ``iteration`` (the module's own iteration counter, one per batch).
+        ema_decay: keep an exponential moving average of the generator(s) with this decay (``None``: off);
+            sampling and evaluation then use the average.
+        grad_clip: clip each optimizer's gradient norm to this value (``None``: off).
+        sample_every_n_steps: write a sample grid every this many iterations (0: only at epoch ends).
+        on_nonfinite: ``raise`` stops training on a NaN/inf loss; ``skip`` drops that step and counts it.
+        fused_adam: use the fused Adam kernel (``None``: when the parameters are on a GPU).
+    """
+
+    def __init__(
+        self,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        weight_decay: float = 0.0,
+        n_critic: int = 1,
+        order: Literal["d_first", "g_first"] = "d_first",
+        cadence: Optional[str] = None,
+        lr_constant: int = 0,
+        lr_decay: int = 0,
+        schedule_unit: Literal["epoch", "iteration"] = "epoch",
+        ema_decay: Optional[float] = None,
+        grad_clip: Optional[float] = None,
+        sample_every_n_steps: int = 0,
+        on_nonfinite: Literal["raise", "skip"] = "raise",
+        fused_adam: Optional[bool] = None,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.lr_g, self.lr_d, self.betas, self.weight_decay = lr_g, lr_d, tuple(betas), weight_decay
+        self.pattern = parse_cadence(cadence, n_critic, order)
+        self.lr_constant, self.lr_decay, self.schedule_unit = lr_constant, lr_decay, schedule_unit
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay={ema_decay}: expected a value in (0, 1), e.g. 0.999, or None")
+        self.ema_decay = ema_decay
+        self.grad_clip = grad_clip
+        self.sample_every_n_steps = sample_every_n_steps
+        if on_nonfinite not in ("raise", "skip"):
+            raise ValueError(f"on_nonfinite={on_nonfinite!r}: expected 'raise' or 'skip'")
+        self.on_nonfinite = on_nonfinite
+        self.fused_adam = fused_adam
+        self.generator_ema: Optional[AveragedModel] = None
+        # The module's own clock: trainer.global_step counts optimizer steps (two per batch).
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
+
+    # ----------------------------------------------------------------- what a paper states
+    def forward_step(self, batch: Any) -> dict[str, Tensor]:
+        """The forward pass shared by the D and G phases of one iteration (default: nothing)."""
+        return {}
+
+    def discriminator_loss(self, batch: Any, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch: Any, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def sample_images(self) -> Optional[tuple[Tensor, int]]:
+        """Images in [0, 1] for the sample grid and the number per row, or None for no grid."""
+        return None
+
+    # ----------------------------------------------------------------- networks
+    @property
+    def g_nets(self) -> nn.Module:
+        """The module(s) updated in the G phase (and averaged by EMA)."""
+        return self.generators if hasattr(self, "generators") else self.generator
+
+    @property
+    def d_nets(self) -> nn.Module:
+        """The module(s) updated in the D phase."""
+        return self.discriminators if hasattr(self, "discriminators") else self.discriminator
+
+    def sampling_nets(self) -> nn.Module:
+        """The generator(s) to sample and evaluate with: the EMA copy when EMA is on."""
+        return self.generator_ema.module if self.generator_ema is not None else self.g_nets
+
+    def _ensure_ema(self) -> None:
+        if self.ema_decay is not None and self.generator_ema is None:
+            self.generator_ema = AveragedModel(
+                self.g_nets, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True
+            )
+            self.generator_ema.requires_grad_(False)
+
+    def setup(self, stage: str) -> None:
+        self._ensure_ema()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._ensure_ema()
+        # Fixed sample inputs are taken from the first batch seen, so their shape is only known then.
+        state = checkpoint.get("state_dict", {})
+        for name, buf in list(self.named_buffers(recurse=False)):
+            if name.startswith("fixed_") and name in state and state[name].shape != buf.shape:
+                setattr(self, name, torch.empty_like(state[name], device=buf.device))
+
+    # ----------------------------------------------------------------- optimizers and schedules
+    def lr_lambda(self, t: int) -> float:
+        """Learning-rate factor at schedule time ``t`` (epochs or iterations): constant, then linear to 0."""
+        if self.lr_decay <= 0:
+            return 1.0
+        return max(0.0, 1.0 - max(0, t + 1 - self.lr_constant) / float(self.lr_decay + 1))
+
+    def _adam(self, params, lr: float) -> torch.optim.Optimizer:
+        params = [p for p in params if p.requires_grad]
+        fused = self.fused_adam
+        if fused is None:
+            fused = bool(params) and all(p.is_cuda for p in params)
+        return torch.optim.Adam(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay, fused=fused or None)
+
+    def configure_optimizers(self):
+        opt_g = self._adam(self.g_nets.parameters(), self.lr_g)
+        opt_d = self._adam(self.d_nets.parameters(), self.lr_d)
+        scheds = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_lambda) for o in (opt_g, opt_d)]
+        return [opt_g, opt_d], scheds
+
+    def _step_schedulers(self) -> None:
+        for sched in self.lr_schedulers():
+            sched.step()
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Called inside opt.step(), after fp16 gradients were unscaled.
+        if self.grad_clip is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+
+    # ----------------------------------------------------------------- the loop
+    def phases_at(self, iteration: int) -> str:
+        return self.pattern[iteration % len(self.pattern)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        it = int(self.iteration)
+        phases = self.phases_at(it)
+        opt_g, opt_d = self.optimizers()
+        with torch.set_grad_enabled("G" in phases):
+            out = self.forward_step(batch)
+        for phase in phases:
+            opt = opt_d if phase == "D" else opt_g
+            loss_fn = self.discriminator_loss if phase == "D" else self.generator_loss
+            with self.toggled_optimizer(opt):
+                loss, logs = loss_fn(batch, out)
+                opt.zero_grad(set_to_none=True)
+                if self._finite_or_skip(phase, loss, logs, it):
+                    self.manual_backward(loss)
+                    opt.step()
+            self.log_dict({f"train/{k}": v.detach() if torch.is_tensor(v) else v for k, v in logs.items()},
+                          prog_bar=False, on_step=True, on_epoch=False)
+        if "G" in phases and self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.g_nets)
+        self.iteration += 1
+        if self.schedule_unit == "iteration":
+            self._step_schedulers()
+        self.log("train/lr_g", self.optimizers()[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
+        if self.sample_every_n_steps and (it + 1) % self.sample_every_n_steps == 0:
+            self.write_samples()
+
+    def on_train_epoch_end(self) -> None:
+        if self.schedule_unit == "epoch":
+            self._step_schedulers()
+        self.write_samples()
+
+    def _finite_or_skip(self, phase: str, loss: Tensor, logs: dict[str, Tensor], it: int) -> bool:
+        if bool(torch.isfinite(loss.detach())):
+            return True
+        bad = [k for k, v in logs.items() if torch.is_tensor(v) and not bool(torch.isfinite(v.detach()).all())]
+        if self.on_nonfinite == "skip":
+            self.skipped_steps += 1
+            self.log("train/skipped_steps", self.skipped_steps.float(), on_step=True, on_epoch=False)
+            return False
+        last = self._last_checkpoint()
+        raise NonFiniteLossError(
+            f"{type(self).__name__}: the {phase} loss became {loss.item()} at iteration {it}"
+            f" (non-finite terms: {', '.join(bad) or 'the total'}). Last good checkpoint: {last or 'none saved yet'}."
+            " Lower the learning rate, enable grad_clip, or set on_nonfinite: skip to drop such steps."
+        )
+
+    def _last_checkpoint(self) -> Optional[str]:
+        cb = getattr(self.trainer, "checkpoint_callback", None) if self._trainer is not None else None
+        if cb is None:
+            return None
+        return getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") or None
+
+    # ----------------------------------------------------------------- samples
+    @torch.no_grad()
+    def write_samples(self) -> Optional[Path]:
+        """Write the sample grid as a PNG in the run folder and send it to the configured logger."""
+        if self._trainer is None or self.trainer.sanity_checking:
+            return None
+        result = self.sample_images()
+        if result is None:
+            return None
+        images, nrow = result
+        if not self.trainer.is_global_zero:
+            return None
+        path = run_dir(self.trainer) / "samples" / f"iter_{int(self.iteration):07d}.png"
+        return save_and_log_grid(self.trainer, images, nrow, path, step=int(self.iteration))
+
+    def on_fit_start(self) -> None:
+        rank_zero_info(
+            f"{type(self).__name__}: cadence {','.join(self.pattern)}; lr schedule constant {self.lr_constant}"
+            f" then linear decay {self.lr_decay} ({self.schedule_unit}s); EMA {self.ema_decay or 'off'}"
+        )
+
+
+def num_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
