@@ -48,6 +48,8 @@ STARGAN_PRETRAINED_URLS = {
 }
 
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
+# How torch's weights-only unpickler words a refusal to import or call something (vs. malformed bytes).
+_CODE_MARKERS = r"GLOBAL|unrecognized function|create new object|must be imported"
 
 
 def pretrained_url(kind: Kind, name: str) -> str:
@@ -67,16 +69,23 @@ def pretrained_url(kind: Kind, name: str) -> str:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a plain state dict safely (``weights_only=True``) and strip a DataParallel ``module.`` prefix."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only load failed" in str(err).lower():
-            raise ValueError(
-                f"{path}: refused, the file carries pickled code (objects other than tensors and plain "
-                "containers), and loading it would run that code. Official pix2pix/CycleGAN/StarGAN "
-                "weights are plain state dicts; re-save a file you trust with torch.save(model.state_dict())."
-            ) from err
-        raise ValueError(f"{path}: not a PyTorch checkpoint file ({err})") from err
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        code = next((line for line in lines if re.search(_CODE_MARKERS, line)), None)
+        if code is None:  # malformed bytes: a bad opcode, not an attempt to import anything
+            raise ValueError(f"{path}: not a PyTorch checkpoint file ({lines[-1] if lines else err})") from err
+        raise ValueError(
+            f"{path}: refused, the file carries pickled code (objects other than tensors and plain "
+            "containers), and loading it unrestricted could run that code. Official pix2pix/CycleGAN/StarGAN "
+            "weights are plain state dicts; re-save a file you trust with torch.save(model.state_dict()). "
+            f"torch: {code}"
+        ) from err
+    except Exception as err:  # torch raises KeyError/RuntimeError/EOFError on files it cannot parse at all
+        raise ValueError(f"{path}: not a PyTorch checkpoint file ({type(err).__name__}: {err})") from err
     if not isinstance(obj, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
         found = type(obj).__name__ if not isinstance(obj, dict) else f"dict with keys {list(obj)[:5]}"
         raise ValueError(f"{path}: expected a plain state dict (parameter name -> tensor), found {found}")
@@ -100,27 +109,32 @@ def load_official(kind: Kind, path: str | Path, **kw: Any) -> nn.Module:
     for running statistics. Old files lack BatchNorm/InstanceNorm ``num_batches_tracked``: those, and only
     those, are filled in (with 0) before the strict load.
     """
-    sd = read_state_dict(path)
-    if kind in ("pix2pix", "cyclegan"):
-        if "model.model.0.weight" in sd:
-            net = _build_unet(sd, kw)
-        elif "model.1.weight" in sd:
-            net = _build_resnet(sd, kw)
-        else:
-            raise ValueError(
-                f"{path}: not an official {kind} generator: expected 'model.model.0.weight' (U-Net) or "
-                f"'model.1.weight' (ResNet), found keys {list(sd)[:5]}"
-            )
-    elif kind == "stargan":
-        net = _build_stargan(sd, path, kw)
-    else:
+    if kind not in ("pix2pix", "cyclegan", "stargan"):
         raise ValueError(f"kind={kind!r}: expected 'pix2pix', 'cyclegan' or 'stargan'")
+    sd = read_state_dict(path)
+    try:
+        net = _build(kind, sd, path, kw)
+    except KeyError as err:  # a key the layout needs to read a size from
+        raise ValueError(f"{path}: not an official {kind} generator: key {err} is missing") from err
     sd = _patch_norm_stats(sd, net)
     try:
         net.load_state_dict(sd, strict=True)
     except RuntimeError as err:
         raise ValueError(f"{path}: does not match the {type(net).__name__} its shapes suggest:\n{err}") from err
     return net
+
+
+def _build(kind: str, sd: dict[str, torch.Tensor], path: Path | str, kw: dict[str, Any]) -> nn.Module:
+    if kind in ("pix2pix", "cyclegan"):
+        if "model.model.0.weight" in sd:
+            return _build_unet(sd, kw)
+        if "model.1.weight" in sd:
+            return _build_resnet(sd, kw)
+        raise ValueError(
+            f"{path}: not an official {kind} generator: expected 'model.model.0.weight' (U-Net) or "
+            f"'model.1.weight' (ResNet), found keys {list(sd)[:5]}"
+        )
+    return _build_stargan(sd, path, kw)
 
 
 def _build_resnet(sd: dict[str, torch.Tensor], kw: dict[str, Any]) -> nn.Module:
@@ -138,12 +152,12 @@ def _build_resnet(sd: dict[str, torch.Tensor], kw: dict[str, Any]) -> nn.Module:
     )
     if blocks:
         # Conv positions inside a block: (1, 5) padded, (0, 3) zero padding; one further with dropout.
-        convs = sorted(
-            int(m[1]) for k, v in sd.items() if v.ndim == 4 and (m := re.fullmatch(rf"model\.{blocks[0]}\.conv_block\.(\d+)\.weight", k))
-        )
-        padded = convs[0] == 1
-        args["padding"] = "reflect" if padded else "zero"
-        args["use_dropout"] = convs[1] - convs[0] == (5 if padded else 4)
+        pattern = rf"model\.{blocks[0]}\.conv_block\.(\d+)\.weight"
+        convs = sorted(int(m[1]) for k, v in sd.items() if v.ndim == 4 and (m := re.fullmatch(pattern, k)))
+        if len(convs) == 2:  # anything else is not a ResnetBlock; the strict load will say which keys differ
+            padded = convs[0] == 1
+            args["padding"] = "reflect" if padded else "zero"
+            args["use_dropout"] = convs[1] - convs[0] == (5 if padded else 4)
     return ResnetGenerator(**{**args, **kw})
 
 

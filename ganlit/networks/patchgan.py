@@ -64,7 +64,9 @@ class PatchDiscriminator(nn.Module):
 
 
 class PixelDiscriminator(nn.Module):
-    """The 1x1 PixelGAN of pix2pix (Isola et al., 2017, "From PixelGANs to PatchGANs to ImageGANs"): a PatchGAN whose patch is one pixel.
+    """The 1x1 PixelGAN of pix2pix (Isola et al., 2017, "From PixelGANs to PatchGANs to ImageGANs").
+
+    A PatchGAN whose patch is one pixel (D of pix2pix Eq. 1 judged per pixel).
 
     1x1 convs in->ndf (bias), LeakyReLU, ndf->2ndf, norm, LeakyReLU, 2ndf->1; raw logits per pixel.
     """
