@@ -1,0 +1,300 @@
+"""The official download locations of every dataset ganlit knows, and an atomic, resumable downloader.
+
+Names: the pix2pix paired sets are ``facades``, ``edges2shoes``, ``edges2handbags``, ``maps``,
+``night2day`` (also reachable as ``pix2pix/<name>``); the CycleGAN unpaired sets are ``horse2zebra``,
+``apple2orange``, ... (also ``cyclegan/<name>``). ``facades`` and ``maps`` exist in both families with
+different layouts: the bare name is the pix2pix A|B set, ``cyclegan/facades`` and ``cyclegan/maps`` are
+the unpaired ones. ``celeba`` is StarGAN's zip, ``mnist`` goes through torchvision, ``makeup`` (the MT
+set) and ``rafd`` cannot be fetched by a script: asking for them raises ``ManualDownloadRequired``
+with instructions.
+
+``download_dataset`` writes ``<root>`` in one step: the archive is fetched into ``.<root>.<file>.part``
+beside the target (resumed with an HTTP Range request when the file is already partly there), checked
+(length, md5 when known), extracted into a temporary folder beside the target and only then renamed to
+``root``. An interruption leaves at most the ``.part`` file, never a half-extracted tree; an existing
+non-empty target is never overwritten unless ``force=True``.
+Set ``GANLIT_DOWNLOAD_BASE_URL`` (or pass ``base_url``) to fetch the same file names from a mirror.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from tqdm.auto import tqdm
+
+BASE_URL_ENV = "GANLIT_DOWNLOAD_BASE_URL"
+PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{}.tar.gz"
+CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{}.zip"
+CHUNK = 1 << 16
+PIX2PIX_SETS = ("facades", "edges2shoes", "edges2handbags", "maps", "night2day")
+CYCLEGAN_SETS = (
+    "horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo", "ukiyoe2photo",
+    "vangogh2photo", "maps", "facades", "iphone2dslr_flower", "mini",
+)
+
+MT_INSTRUCTIONS = """\
+The MT makeup dataset (BeautyGAN, Li et al., ACM MM 2018) is distributed as a Google Drive file
+linked from the BeautyGAN project page (http://liusi-group.com/projects/BeautyGAN); it cannot be
+fetched by a script. Download it by hand, unzip it and point root at the folder that holds:
+  images/makeup/*.png  images/non-makeup/*.png
+  segs/makeup/*.png    segs/non-makeup/*.png      (single-channel label maps, same names)
+  makeup.txt  non-makeup.txt  makeup_test.txt  nomakeup_test.txt"""
+
+RAFD_INSTRUCTIONS = """\
+The Radboud Faces Database (RaFD) is licensed per user: request it at https://rafd.socsci.ru.nl/,
+then arrange the (face-cropped) images as train/<expression>/*.jpg and test/<expression>/*.jpg."""
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset comes from and what its extracted tree looks like."""
+
+    url: Optional[str]
+    layout: str
+    md5: Optional[str] = None  # None where no official checksum is published
+    instructions: Optional[str] = None  # for datasets that no script may fetch
+
+
+def _table() -> dict[str, DatasetSource]:
+    table: dict[str, DatasetSource] = {}
+    for name in PIX2PIX_SETS:
+        table[name] = DatasetSource(PIX2PIX_URL.format(name), "train/ val/ [test/]: A|B side-by-side jpgs")
+    for name in CYCLEGAN_SETS:
+        key = f"cyclegan/{name}" if name in PIX2PIX_SETS else name
+        table[key] = DatasetSource(CYCLEGAN_URL.format(name), "trainA/ trainB/ testA/ testB/")
+    table["celeba"] = DatasetSource(
+        "https://www.dropbox.com/s/d1kjpkqklf0uw77/celeba.zip?dl=1",
+        "images/*.jpg (StarGAN's copy of img_align_celeba) + list_attr_celeba.txt",
+    )
+    table["mnist"] = DatasetSource(None, "MNIST/raw/*-ubyte (torchvision)")
+    table["makeup"] = DatasetSource(None, "images/ segs/ + four list files", instructions=MT_INSTRUCTIONS)
+    table["rafd"] = DatasetSource(None, "train/<expression>/ test/<expression>/", instructions=RAFD_INSTRUCTIONS)
+    return table
+
+
+DATASETS: dict[str, DatasetSource] = _table()
+ALIASES: dict[str, str] = {
+    **{f"pix2pix/{n}": n for n in PIX2PIX_SETS},
+    **{f"cyclegan/{n}": n for n in CYCLEGAN_SETS if n not in PIX2PIX_SETS},
+    "mt": "makeup",
+}
+
+
+class DownloadError(RuntimeError):
+    """The transfer failed or the file is not what was expected; nothing was written at the target."""
+
+
+class ManualDownloadRequired(RuntimeError):
+    """The dataset cannot be fetched by a script; the message says how to get it."""
+
+
+def resolve_name(name: str) -> str:
+    """Canonical table key for ``name`` (accepts the ``pix2pix/``, ``cyclegan/`` and ``mt`` aliases)."""
+    key = ALIASES.get(name, name)
+    if key not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return key
+
+
+def known_name(*candidates: Optional[str]) -> Optional[str]:
+    """The first candidate that names a dataset of the table (used to guess a name from a root folder)."""
+    for name in candidates:
+        if name and (name in DATASETS or name in ALIASES):
+            return name
+    return None
+
+
+def source_url(name: str, base_url: Optional[str] = None) -> str:
+    """The URL ``name`` is fetched from: the official one, or the same file name under ``base_url``."""
+    source = DATASETS[resolve_name(name)]
+    if source.url is None:
+        raise ValueError(f"{name!r} is not fetched from a URL")
+    base_url = base_url or os.environ.get(BASE_URL_ENV) or None
+    if base_url is None:
+        return source.url
+    filename = Path(urllib.parse.urlparse(source.url).path).name
+    return base_url.rstrip("/") + "/" + filename
+
+
+def download_dataset(
+    name: str,
+    root: Union[str, Path],
+    base_url: Optional[str] = None,
+    force: bool = False,
+    md5: Optional[str] = None,
+    keep_archive: bool = False,
+) -> Path:
+    """Fetch dataset ``name`` and extract it so that ``root`` is the dataset folder; return ``root``.
+
+    ``md5`` overrides the table's checksum. Raises ``FileExistsError`` when ``root`` is a non-empty
+    folder (unless ``force``), ``ManualDownloadRequired`` for datasets no script may fetch and
+    ``DownloadError`` for transfer or checksum failures.
+    """
+    key = resolve_name(name)
+    source = DATASETS[key]
+    root = Path(root).expanduser().absolute()
+    if source.instructions is not None:
+        raise ManualDownloadRequired(source.instructions)
+    if key == "mnist":
+        return _download_mnist(root, base_url)
+    if _non_empty(root) and not force:
+        raise FileExistsError(
+            f"{root} already exists and is not empty; not overwriting it. "
+            f"Use another --root, remove it, or pass --force to replace it."
+        )
+    url = source_url(key, base_url)
+    filename = Path(urllib.parse.urlparse(url).path).name
+    root.parent.mkdir(parents=True, exist_ok=True)
+    archive = root.parent / f".{root.name}.{filename}"
+    if not archive.exists():
+        part = archive.with_name(archive.name + ".part")
+        _fetch(url, part, desc=f"{key} ({filename})")
+        _check_md5(part, md5 or source.md5, url)
+        os.replace(part, archive)
+    else:
+        _check_md5(archive, md5 or source.md5, url)
+    _extract_into(archive, root, force)
+    if not keep_archive:
+        archive.unlink()
+    return root
+
+
+def _non_empty(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+
+def _fetch(url: str, part: Path, desc: str) -> None:
+    """Download ``url`` into ``part``, resuming from its current length; raise if the body is cut short."""
+    start = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "ganlit-download"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and start:  # our partial file is unusable for this server: start over
+            part.unlink()
+            return _fetch(url, part, desc)
+        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
+    except (urllib.error.URLError, OSError) as error:
+        raise DownloadError(f"{url}: {error}") from error
+    with response:
+        resumed = start > 0 and response.status == 206
+        if not resumed:
+            start = 0
+        length = response.headers.get("Content-Length")
+        total = start + int(length) if length is not None else None
+        received = start
+        with open(part, "ab" if resumed else "wb") as out, tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc
+        ) as bar:
+            try:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except (OSError, ValueError) as error:
+                raise DownloadError(f"{url}: transfer broke after {received} bytes ({error}); rerun to resume") from error
+    if total is not None and received != total:
+        raise DownloadError(
+            f"{url}: connection closed after {received} of {total} bytes; rerun the same command to resume "
+            f"from {part}"
+        )
+
+
+def _check_md5(path: Path, expected: Optional[str], url: str) -> None:
+    if expected is None:
+        return
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        path.unlink()
+        raise DownloadError(f"{url}: md5 {digest.hexdigest()} != expected {expected}; the file was removed")
+
+
+def _extract_into(archive: Path, root: Path, force: bool) -> None:
+    """Extract beside ``root``, strip a single top-level folder, then rename into place."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.extract-", dir=root.parent))
+    try:
+        _extract(archive, staging)
+        entries = [p for p in staging.iterdir() if p.name != "__MACOSX"]
+        content = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
+        if not entries:
+            raise DownloadError(f"{archive}: the archive is empty")
+        if content is staging:  # keep the rename target distinct from the staging folder we delete below
+            content = staging / ".content"
+            content.mkdir()
+            for entry in entries:
+                entry.rename(content / entry.name)
+        previous = None
+        if root.exists():
+            if _non_empty(root) and not force:
+                raise FileExistsError(f"{root} appeared while downloading; not overwriting it")
+            previous = staging / ".previous"  # deleted with the staging folder once the new tree is in place
+            root.rename(previous)
+        try:
+            os.replace(content, root)
+        except OSError:
+            if previous is not None:
+                previous.rename(root)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract(archive: Path, destination: Path) -> None:
+    name = archive.name.lower()
+    try:
+        if name.endswith((".tar.gz", ".tgz", ".tar")):
+            with tarfile.open(archive) as tar:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(destination, filter="data")  # refuses absolute paths, .. and devices
+                else:  # pragma: no cover - Python < 3.10.12
+                    for member in tar.getmembers():
+                        _inside(destination, member.name, archive)
+                    tar.extractall(destination)
+        elif name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    _inside(destination, member, archive)
+                zf.extractall(destination)
+        else:
+            raise DownloadError(f"{archive}: unknown archive type")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
+        archive.unlink()
+        raise DownloadError(f"{archive}: corrupt archive ({error}); it was removed, rerun to fetch it again") from error
+
+
+def _inside(destination: Path, member: str, archive: Path) -> None:
+    target = (destination / member).resolve()
+    if not target.is_relative_to(destination.resolve()):
+        raise DownloadError(f"{archive}: member {member!r} would be written outside the target")
+
+
+def _download_mnist(root: Path, base_url: Optional[str]) -> Path:
+    """MNIST through torchvision (its own mirrors, checksums and layout ``<root>/MNIST/raw``)."""
+    from torchvision.datasets import MNIST
+
+    base_url = base_url or os.environ.get(BASE_URL_ENV) or None
+    official = MNIST.mirrors
+    try:
+        if base_url is not None:
+            MNIST.mirrors = [base_url.rstrip("/") + "/"]
+        for train in (True, False):
+            MNIST(str(root), train=train, download=True)
+    finally:
+        MNIST.mirrors = official
+    return root
