@@ -108,10 +108,10 @@ def resolve_name(name: str) -> str:
 
 
 def known_name(*candidates: Optional[str]) -> Optional[str]:
-    """The first candidate that names a dataset of the table (used to guess a name from a root folder)."""
+    """The canonical name of the first candidate the table knows (used to guess a name from a root folder)."""
     for name in candidates:
         if name and (name in DATASETS or name in ALIASES):
-            return name
+            return resolve_name(name)
     return None
 
 
