@@ -1,0 +1,235 @@
+"""The dataset downloader against a local HTTP server on 127.0.0.1 (no outside network)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from fixtures_data import write_paired_tree, write_unpaired_tree
+
+from ganlit.commands.download import main
+from ganlit.data.download import (
+    BASE_URL_ENV,
+    DATASETS,
+    DownloadError,
+    ManualDownloadRequired,
+    download_dataset,
+    resolve_name,
+    source_url,
+)
+from ganlit.data.paired import PairedImageDataModule
+from ganlit.data.unpaired import UnpairedImageDataModule
+
+
+class Server:
+    """Serves ``files`` (URL path -> bytes) with HTTP Range support; paths in ``cut`` stop halfway."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.cut: set[str] = set()
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                server.requests.append((self.path, self.headers.get("Range")))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                payload = body[start:]
+                if self.path in server.cut:
+                    payload = payload[: len(payload) // 2]
+                    self.close_connection = True
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/mirror"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> "Server":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def tar_gz_of(folder: Path, top: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname=top)
+    return buffer.getvalue()
+
+
+def zip_of(folder: Path, top: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            zf.write(path, f"{top}/{path.relative_to(folder)}")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def server(tmp_path):
+    source = tmp_path / "source"
+    with Server() as srv:
+        srv.files["/mirror/facades.tar.gz"] = tar_gz_of(write_paired_tree(source / "facades", n=2, size=16), "facades")
+        srv.files["/mirror/horse2zebra.zip"] = zip_of(
+            write_unpaired_tree(source / "horse2zebra", n_a=2, n_b=3, size=16), "horse2zebra"
+        )
+        yield srv
+
+
+def leftovers(folder: Path, keep: str) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != keep)
+
+
+def test_tar_gz_is_extracted_into_root(tmp_path, server):
+    root = tmp_path / "data" / "facades"
+    assert download_dataset("facades", root, base_url=server.url) == root
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train", "val"]
+    assert sorted(p.name for p in (root / "train").iterdir()) == ["1.jpg", "2.jpg"]
+    assert leftovers(root.parent, "facades") == []  # no .part, archive or staging folder left
+    assert server.requests == [("/mirror/facades.tar.gz", None)]
+    dm = PairedImageDataModule(str(root), batch_size=2, num_workers=0, image_size=8, load_size=8)
+    dm.setup("fit")
+    assert next(iter(dm.train_dataloader()))["A"].shape == (2, 3, 8, 8)
+
+
+def test_zip_through_the_data_module_and_the_environment_variable(tmp_path, server, monkeypatch):
+    monkeypatch.setenv(BASE_URL_ENV, server.url)
+    root = tmp_path / "data" / "horse2zebra"
+    dm = UnpairedImageDataModule(str(root), batch_size=1, num_workers=0, image_size=8, load_size=8, download=True)
+    dm.prepare_data()
+    assert sorted(p.name for p in root.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    dm.setup("fit")
+    assert len(dm.train_set) == 3
+    dm.prepare_data()  # data present: no second request
+    assert len(server.requests) == 1
+
+
+def test_interrupted_download_leaves_no_target_and_resumes(tmp_path, server):
+    root = tmp_path / "data" / "facades"
+    server.cut.add("/mirror/facades.tar.gz")
+    with pytest.raises(DownloadError, match="rerun"):
+        download_dataset("facades", root, base_url=server.url)
+    assert not root.exists()
+    part = root.parent / ".facades.facades.tar.gz.part"
+    assert leftovers(root.parent, "") == [part.name]
+    size = part.stat().st_size
+    assert 0 < size < len(server.files["/mirror/facades.tar.gz"])
+
+    server.cut.clear()
+    download_dataset("facades", root, base_url=server.url)
+    assert server.requests[-1] == ("/mirror/facades.tar.gz", f"bytes={size}-")
+    assert sorted(p.name for p in (root / "val").iterdir()) == ["1.jpg", "2.jpg"]
+    assert leftovers(root.parent, "facades") == []
+
+
+def test_existing_target_is_not_overwritten_unless_forced(tmp_path, server):
+    root = tmp_path / "facades"
+    root.mkdir()
+    (root / "mine.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not overwriting"):
+        download_dataset("facades", root, base_url=server.url)
+    assert (root / "mine.txt").read_text() == "keep me" and server.requests == []
+    download_dataset("facades", root, base_url=server.url, force=True)
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train", "val"]
+    assert leftovers(tmp_path, "facades") == ["source"]
+
+
+def test_empty_existing_target_is_filled(tmp_path, server):
+    root = tmp_path / "facades"
+    root.mkdir()
+    download_dataset("facades", root, base_url=server.url)
+    assert (root / "train" / "1.jpg").is_file()
+
+
+def test_md5_is_checked(tmp_path, server):
+    root = tmp_path / "facades"
+    good = hashlib.md5(server.files["/mirror/facades.tar.gz"]).hexdigest()
+    with pytest.raises(DownloadError, match="md5"):
+        download_dataset("facades", root, base_url=server.url, md5="0" * 32)
+    assert not root.exists() and leftovers(tmp_path, "source") == []
+    download_dataset("facades", root, base_url=server.url, md5=good)
+    assert (root / "train").is_dir()
+
+
+def test_corrupt_archive_leaves_nothing(tmp_path, server):
+    server.files["/mirror/facades.tar.gz"] = b"this is not a tar archive" * 10
+    root = tmp_path / "facades"
+    with pytest.raises(DownloadError, match="corrupt archive"):
+        download_dataset("facades", root, base_url=server.url)
+    assert leftovers(tmp_path, "source") == []
+
+
+def test_zip_member_outside_the_target_is_refused(tmp_path, server):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("horse2zebra/trainA/a.jpg", b"x")
+        zf.writestr("../escaped.txt", b"x")
+    server.files["/mirror/horse2zebra.zip"] = buffer.getvalue()
+    with pytest.raises(DownloadError, match="outside the target"):
+        download_dataset("horse2zebra", tmp_path / "data" / "horse2zebra", base_url=server.url)
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "data" / "horse2zebra").exists()
+
+
+def test_missing_file_on_server_is_a_clear_error(tmp_path, server):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download_dataset("maps", tmp_path / "maps", base_url=server.url)
+    assert not (tmp_path / "maps").exists()
+
+
+def test_table_keeps_the_official_urls():
+    for name in ("facades", "edges2shoes", "edges2handbags", "maps", "night2day"):
+        assert source_url(name) == f"http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+    for name in ("horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo",
+                 "ukiyoe2photo", "vangogh2photo", "iphone2dslr_flower", "mini", "cyclegan/maps", "cyclegan/facades"):
+        assert source_url(name) == f"http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name.split('/')[-1]}.zip"
+    assert source_url("celeba") == "https://www.dropbox.com/s/d1kjpkqklf0uw77/celeba.zip?dl=1"
+    assert source_url("celeba", "http://127.0.0.1:9/m/") == "http://127.0.0.1:9/m/celeba.zip"
+    assert resolve_name("pix2pix/facades") == "facades" and resolve_name("cyclegan/horse2zebra") == "horse2zebra"
+    assert DATASETS["mnist"].url is None and DATASETS["makeup"].instructions is not None
+    with pytest.raises(KeyError, match="horse2zebra"):
+        resolve_name("horse2zebar")
+
+
+def test_makeup_cannot_be_scripted(tmp_path, capsys):
+    with pytest.raises(ManualDownloadRequired, match="BeautyGAN"):
+        download_dataset("makeup", tmp_path / "mt")
+    assert main(["mt", "--root", str(tmp_path / "mt")]) == 1
+    assert "liusi-group.com/projects/BeautyGAN" in capsys.readouterr().err
+    assert not (tmp_path / "mt").exists()
+
+
+def test_command_line(tmp_path, server, capsys):
+    root = tmp_path / "facades"
+    assert main(["facades", "--root", str(root), "--base-url", server.url]) == 0
+    assert str(root) in capsys.readouterr().out and (root / "train").is_dir()
+    assert main(["facades", "--root", str(root), "--base-url", server.url]) == 1
+    assert "not overwriting" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["nonsense", "--root", str(root)])
+    assert info.value.code == 2 and "cyclegan/facades" in capsys.readouterr().err
+    assert main(["--list"]) == 0
+    assert "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz" in capsys.readouterr().out
