@@ -92,6 +92,8 @@ class GANModule(L.LightningModule):
         fused_adam: Optional[bool] = None,
     ) -> None:
         super().__init__()
+        # Collects the init arguments of every subclass too, so a checkpoint rebuilds the same module.
+        self.save_hyperparameters()
         self.automatic_optimization = False
         self.lr_g, self.lr_d, self.betas, self.weight_decay = lr_g, lr_d, tuple(betas), weight_decay
         self.pattern = parse_cadence(cadence, n_critic, order)
@@ -149,6 +151,10 @@ class GANModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self._ensure_ema()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lets ``ganlit.checkpoint.load_module`` rebuild the right class from the file alone.
+        checkpoint["ganlit_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._ensure_ema()

@@ -1,0 +1,139 @@
+"""The ``ganlit`` / ``lightning`` command: LightningCLI for fit/validate/test/predict plus ganlit's own subcommands.
+
+``lightning fit --config recipes/stargan.yaml`` and ``ganlit fit ...`` are the same command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_info
+
+# Subcommands beyond LightningCLI's, each a module in ganlit.commands with ``main(argv) -> int``.
+EXTRA_COMMANDS = {
+    "sample": "write generated images of a GAN/CGAN checkpoint",
+    "translate": "translate a folder of images with a checkpoint or official weights",
+    "download": "download a dataset from its official URL",
+    "evaluate": "FID/KID/IS of a checkpoint, with the protocol",
+    "export": "export the generator to TorchScript or ONNX",
+    "stylize": "Gatys neural style transfer of one image",
+}
+
+# Facts a data module knows and a model needs: copied from the data module to the model's argument of the
+# same name whenever the model takes it, so a recipe states each fact once.
+LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr_names", "single_label")
+
+
+class SaveConfigNoClobber(SaveConfigCallback):
+    """Saves the resolved config next to the run; never aborts and never overwrites: a second run writes config.1.yaml.
+
+    With a W&B logger the resolved config also goes to the W&B run.
+    """
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if not self.already_saved and self.save_to_log_dir and trainer.log_dir is not None:
+            base = Path(trainer.log_dir)
+            stem, suffix = Path(self.config_filename).stem, Path(self.config_filename).suffix or ".yaml"
+            name, n = f"{stem}{suffix}", 0
+            while (base / name).exists():
+                n += 1
+                name = f"{stem}.{n}{suffix}"
+            self.config_filename = trainer.strategy.broadcast(name)
+        super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                logger.experiment.config.update(self.config.as_dict(), allow_val_change=True)
+
+
+def _import(class_path: str) -> Any:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def link_data_to_model(cfg: Any) -> dict[str, Any]:
+    """Copy ``LINKED_ATTRIBUTES`` from the configured data module to the model's init args (in place)."""
+    data_cfg, model_cfg = cfg.get("data"), cfg.get("model")
+    if data_cfg is None or model_cfg is None or not hasattr(data_cfg, "class_path"):
+        return {}
+    data_args = data_cfg.init_args.as_dict() if data_cfg.get("init_args") is not None else {}
+    data = _import(data_cfg.class_path)(**data_args)  # data modules touch no files in __init__
+    linked = {}
+    for name in LINKED_ATTRIBUTES:
+        if hasattr(data, name) and model_cfg.get("init_args") is not None and name in model_cfg.init_args:
+            value = getattr(data, name)
+            model_cfg.init_args[name] = value
+            linked[name] = value
+    return linked
+
+
+def ensure_wandb_mode() -> None:
+    """With no W&B login, log offline (``wandb sync`` later) instead of failing or prompting."""
+    if os.environ.get("WANDB_MODE") or os.environ.get("WANDB_API_KEY"):
+        return
+    try:
+        import netrc
+
+        logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        logged_in = False
+    if not logged_in:
+        os.environ["WANDB_MODE"] = "offline"
+        rank_zero_info("ganlit: no W&B login found; logging offline (run `wandb sync <run dir>` later to upload).")
+
+
+class GanlitCLI(LightningCLI):
+    """LightningCLI with subclass mode for models and data, no automatic optimizers, and data-to-model links."""
+
+    def __init__(self, args: Optional[list[str]] = None, **kwargs: Any) -> None:
+        from ganlit.data.base import GANDataModule
+        from ganlit.models.base import GANModule
+
+        kwargs.setdefault("run", True)
+        super().__init__(
+            GANModule if "model_class" not in kwargs else kwargs.pop("model_class"),
+            GANDataModule if "datamodule_class" not in kwargs else kwargs.pop("datamodule_class"),
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            save_config_callback=SaveConfigNoClobber,
+            args=args,
+            **kwargs,
+        )
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        linked = link_data_to_model(cfg)
+        if linked:
+            rank_zero_info("ganlit: from the data module -> model: "
+                           + ", ".join(f"{k}={v}" for k, v in linked.items()))
+        logger = cfg.get("trainer", {}).get("logger")
+        loggers = logger if isinstance(logger, list) else [logger]
+        if any("Wandb" in str(getattr(lg, "class_path", "")) for lg in loggers if lg is not None):
+            ensure_wandb_mode()
+
+
+def _usage() -> str:
+    lines = ["usage: ganlit {fit,validate,test,predict," + ",".join(EXTRA_COMMANDS) + "} ...", ""]
+    lines += ["  fit/validate/test/predict   LightningCLI subcommands (ganlit fit --help)"]
+    lines += [f"  {name:<27} {text}" for name, text in EXTRA_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of ``ganlit``, ``lightning`` and ``python -m ganlit``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if argv and argv[0] in EXTRA_COMMANDS:
+        return int(importlib.import_module(f"ganlit.commands.{argv[0]}").main(argv[1:]) or 0)
+    if not argv:
+        print(_usage())
+        return 2
+    GanlitCLI(args=argv)
+    return 0

@@ -1,0 +1,84 @@
+"""Conditional GAN: Mirza & Osindero (2014), Conditional Generative Adversarial Nets."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from ganlit import losses
+from ganlit.models.gan import GAN
+from ganlit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlit.networks.mlp import ConditionalMaxoutDiscriminator, ConditionalMLPGenerator
+
+
+class CGAN(GAN):
+    """Mirza & Osindero (2014), eq. 2: G and D both see the class label y; min_G max_D V(D, G | y).
+
+    ``arch="dcgan"`` conditions DCGAN nets (one-hot y joined to z; tiled as channels for D);
+    ``arch="mlp"`` builds the paper's MLP G and maxout D. Batches carry ``image`` and ``label``.
+    """
+
+    conditional = True
+
+    def __init__(self, num_classes: int = 10, *args: Any, **kwargs: Any) -> None:
+        self.num_classes = num_classes
+        super().__init__(*args, **kwargs)
+        n = self.fixed_z.size(0)
+        self.register_buffer("fixed_labels", torch.arange(n) % num_classes)
+
+    def build_networks(self, arch: str, image_size: int, channels: int, z_dim: int, ngf: int, ndf: int):
+        k = self.num_classes
+        if arch == "dcgan":
+            return (DCGANGenerator(z_dim, image_size, channels, ngf, num_classes=k),
+                    DCGANDiscriminator(image_size, channels, ndf, num_classes=k))
+        if arch == "mlp":
+            return (ConditionalMLPGenerator(k, z_dim, image_size, channels),
+                    ConditionalMaxoutDiscriminator(k, image_size, channels))
+        raise ValueError(f"arch={arch!r}: expected 'dcgan' or 'mlp'")
+
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return self.generator(z, self._labels(labels, z.size(0), z.device))
+
+    def generate(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return self.sampling_nets()(z, self._labels(labels, z.size(0), z.device))
+
+    def _labels(self, labels: Optional[Tensor], n: int, device) -> Tensor:
+        if labels is None:
+            return torch.arange(n, device=device) % self.num_classes
+        labels = torch.as_tensor(labels, device=device).long()
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"labels must lie in [0, {self.num_classes - 1}], got {labels.tolist()[:10]}")
+        return labels
+
+    @torch.no_grad()
+    def sample(self, num: int, labels: Optional[Tensor] = None, seed: Optional[int] = None):
+        labels = self._labels(labels, num, self.device)
+        images, _ = super().sample(num, labels, seed)
+        return images, labels
+
+    def forward_step(self, batch: dict) -> dict[str, Tensor]:
+        real, labels = batch["image"], batch["label"]
+        z = torch.randn(real.size(0), self.z_dim, device=real.device, dtype=real.dtype)
+        return {"fake": self.generator(z, labels)}
+
+    def discriminator_loss(self, batch: dict, out: dict[str, Tensor]):
+        labels = batch["label"]
+        real_logit = self.discriminator(batch["image"], labels)
+        fake_logit = self.discriminator(out["fake"].detach(), labels)
+        loss = losses.d_loss(self.loss_mode, real_logit, fake_logit)
+        return loss, {"d_loss": loss, "d_real": real_logit.mean(), "d_fake": fake_logit.mean()}
+
+    def generator_loss(self, batch: dict, out: dict[str, Tensor]):
+        loss = losses.g_loss(self.loss_mode, self.discriminator(out["fake"], batch["label"]))
+        return loss, {"g_loss": loss}
+
+    def sample_images(self):
+        nets = self.sampling_nets()
+        was = nets.training
+        nets.eval()
+        with torch.no_grad():
+            images = self.generate(self.fixed_z, self.fixed_labels)
+        nets.train(was)
+        return (images + 1) / 2, self.num_classes

@@ -1,0 +1,102 @@
+"""GAN: Goodfellow et al. (2014), Generative Adversarial Nets."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+import torch
+from torch import Tensor
+
+from ganlit import losses
+from ganlit.models.base import GANModule
+from ganlit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlit.networks.mlp import MaxoutDiscriminator, MLPGenerator
+
+
+class GAN(GANModule):
+    """Goodfellow et al. (2014): D maximises eq. 1, G minimises the non-saturating -log D(G(z)) (sec. 3).
+
+    ``arch="dcgan"`` (default) uses DCGAN conv nets (Radford et al. 2016); ``arch="mlp"`` the paper's MLP G
+    and maxout D. Batches are dicts with ``image`` in [-1, 1].
+
+    Args:
+        image_size, channels: image geometry (linked from the data module by the CLI).
+        z_dim: noise dimension (100 in both papers).
+        loss: adversarial loss on logits (``vanilla`` is the paper's).
+        num_samples: images in the fixed sample grid.
+        **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, EMA, ...).
+    """
+
+    conditional = False
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        channels: int = 1,
+        z_dim: int = 100,
+        arch: Literal["dcgan", "mlp"] = "dcgan",
+        ngf: int = 64,
+        ndf: int = 64,
+        loss: losses.GANMode = "vanilla",
+        num_samples: int = 64,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(lr_g=lr_g, lr_d=lr_d, betas=betas, **kwargs)
+        self.z_dim, self.loss_mode, self.image_size, self.channels = z_dim, loss, image_size, channels
+        self.generator, self.discriminator = self.build_networks(arch, image_size, channels, z_dim, ngf, ndf)
+        self.register_buffer("fixed_z", torch.randn(num_samples, z_dim, generator=torch.Generator().manual_seed(0)))
+
+    def build_networks(self, arch: str, image_size: int, channels: int, z_dim: int, ngf: int, ndf: int):
+        if arch == "dcgan":
+            return (DCGANGenerator(z_dim, image_size, channels, ngf), DCGANDiscriminator(image_size, channels, ndf))
+        if arch == "mlp":
+            return MLPGenerator(z_dim, image_size=image_size, channels=channels), MaxoutDiscriminator(image_size, channels)
+        raise ValueError(f"arch={arch!r}: expected 'dcgan' or 'mlp'")
+
+    # --------------------------------------------------------------- generation
+    def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        return self.generator(z)
+
+    def generate(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
+        """Images in [-1, 1] from noise (with the EMA generator when EMA is on)."""
+        return self.sampling_nets()(z)
+
+    @torch.no_grad()
+    def sample(self, num: int, labels: Optional[Tensor] = None, seed: Optional[int] = None) -> tuple[Tensor, Optional[Tensor]]:
+        """``num`` images in [-1, 1] (and their labels for conditional models), reproducible with ``seed``."""
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(num, self.z_dim, generator=g).to(self.device)
+        nets = self.sampling_nets()
+        was = nets.training
+        nets.eval()
+        images = self.generate(z, labels)
+        nets.train(was)
+        return images, labels
+
+    # --------------------------------------------------------------- losses
+    def forward_step(self, batch: dict) -> dict[str, Tensor]:
+        real = batch["image"]
+        z = torch.randn(real.size(0), self.z_dim, device=real.device, dtype=real.dtype)
+        return {"fake": self.generator(z)}
+
+    def discriminator_loss(self, batch: dict, out: dict[str, Tensor]):
+        real_logit = self.discriminator(batch["image"])
+        fake_logit = self.discriminator(out["fake"].detach())
+        loss = losses.d_loss(self.loss_mode, real_logit, fake_logit)
+        return loss, {"d_loss": loss, "d_real": real_logit.mean(), "d_fake": fake_logit.mean()}
+
+    def generator_loss(self, batch: dict, out: dict[str, Tensor]):
+        loss = losses.g_loss(self.loss_mode, self.discriminator(out["fake"]))
+        return loss, {"g_loss": loss}
+
+    def sample_images(self):
+        nets = self.sampling_nets()
+        was = nets.training
+        nets.eval()
+        with torch.no_grad():
+            images = self.generate(self.fixed_z, None)
+        nets.train(was)
+        return (images + 1) / 2, 8
