@@ -92,6 +92,17 @@ class GAN(GANModule):
         loss = losses.g_loss(self.loss_mode, self.discriminator(out["fake"]))
         return loss, {"g_loss": loss}
 
+    @torch.no_grad()
+    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
+        real = batch["image"]
+        z = torch.randn(real.size(0), self.z_dim, device=real.device, dtype=real.dtype)
+        nets = self.sampling_nets()
+        was = nets.training
+        nets.eval()
+        fake = self.generate(z, batch.get("label") if self.conditional else None)
+        nets.train(was)
+        return {"": (real, fake)}
+
     def sample_images(self):
         nets = self.sampling_nets()
         was = nets.training

@@ -1,0 +1,137 @@
+"""GANModule: cadence, order, iteration counter, schedules, clipping, EMA, non-finite losses, checkpoints."""
+
+import pytest
+import torch
+from toy import ToyGAN, loader, trainer
+
+from ganlit.models.base import NonFiniteLossError, parse_cadence
+
+
+def fit(model, tmp_path, batches=8, **kw):
+    t = trainer(tmp_path, limit_train_batches=batches, **kw)
+    t.fit(model, loader(n=8 * batches))
+    return t
+
+
+def test_parse_cadence():
+    assert parse_cadence(None, 5, "d_first") == ["D", "D", "D", "D", "DG"]
+    assert parse_cadence(None, 1, "g_first") == ["GD"]
+    assert parse_cadence("D,G,G", 1, "d_first") == ["D", "G", "G"]
+    with pytest.raises(ValueError, match="cadence"):
+        parse_cadence("D,X", 1, "d_first")
+    with pytest.raises(ValueError, match="order"):
+        parse_cadence(None, 1, "sideways")
+
+
+def test_n_critic_5_steps_d_five_times_per_g(tmp_path):
+    model = ToyGAN(n_critic=5)
+    fit(model, tmp_path, batches=10)
+    assert model.calls.count("G4") == 1 and model.calls.count("G9") == 1
+    assert sum(c.startswith("D") for c in model.calls) == 10
+    assert sum(c.startswith("G") for c in model.calls) == 2
+    assert model.calls.index("D4") < model.calls.index("G4")  # d_first
+    assert int(model.iteration) == 10
+
+
+def test_g_first_order(tmp_path):
+    model = ToyGAN(order="g_first")
+    fit(model, tmp_path, batches=2)
+    assert model.calls == ["G0", "D0", "G1", "D1"]
+
+
+def test_explicit_cadence_discogan_style(tmp_path):
+    model = ToyGAN(cadence="D,G,G")
+    fit(model, tmp_path, batches=6)
+    assert model.calls == ["D0", "G1", "G2", "D3", "G4", "G5"]
+
+
+def test_only_the_phase_optimizer_moves_its_parameters(tmp_path):
+    model = ToyGAN(cadence="D")
+    g0 = model.generator.weight.detach().clone()
+    d0 = model.discriminator[0].weight.detach().clone()
+    fit(model, tmp_path, batches=3)
+    assert torch.equal(model.generator.weight, g0)
+    assert not torch.equal(model.discriminator[0].weight, d0)
+
+
+def test_linear_decay_schedule_matches_official_lambda():
+    model = ToyGAN(lr_constant=100, lr_decay=100)
+    assert model.lr_lambda(0) == 1.0 and model.lr_lambda(99) == 1.0
+    assert model.lr_lambda(100) == pytest.approx(1 - 1 / 101)
+    assert model.lr_lambda(199) == pytest.approx(1 / 101)
+
+
+def test_iteration_schedule_is_stepped_per_batch(tmp_path):
+    model = ToyGAN(lr_g=1.0, lr_d=1.0, lr_constant=2, lr_decay=4, schedule_unit="iteration")
+    fit(model, tmp_path, batches=4)
+    opt_g, _ = model.optimizers()
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(model.lr_lambda(4))
+
+
+def test_epoch_schedule_is_stepped_per_epoch(tmp_path):
+    model = ToyGAN(lr_g=1.0, lr_d=1.0, lr_constant=1, lr_decay=3)
+    fit(model, tmp_path, batches=2, max_epochs=3)
+    assert model.optimizers()[0].param_groups[0]["lr"] == pytest.approx(model.lr_lambda(3))
+
+
+def test_grad_clip_bounds_the_gradient_norm(tmp_path):
+    model = ToyGAN(lr_g=1e-3, lr_d=1e-3, grad_clip=1e-3)
+    norms = []
+    orig = model.on_before_optimizer_step
+
+    def spy(optimizer):
+        orig(optimizer)
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+
+    model.on_before_optimizer_step = spy
+    fit(model, tmp_path, batches=3)
+    assert norms and max(norms) <= 1e-3 * 1.0001
+
+
+def test_ema_averages_the_generator_only(tmp_path):
+    model = ToyGAN(ema_decay=0.5)
+    fit(model, tmp_path, batches=1)
+    ema = model.generator_ema
+    assert ema is not None and int(ema.n_averaged) == 1
+    # First update copies the generator: after one G step the average equals the weights.
+    assert torch.allclose(ema.module.weight, model.generator.weight)
+    before = ema.module.weight.detach().clone()
+    w_prev = model.generator.weight.detach().clone()
+    fit(model, tmp_path, batches=1)
+    expected = 0.5 * before + 0.5 * model.generator.weight.detach()
+    assert not torch.equal(model.generator.weight, w_prev)
+    assert torch.allclose(ema.module.weight, expected, atol=1e-6)
+    assert model.sampling_nets() is ema.module
+    assert not any(p.requires_grad for p in ema.parameters())
+    assert not any("discriminator" in n for n, _ in ema.named_parameters())
+
+
+def test_nonfinite_loss_stops_with_name_and_iteration(tmp_path):
+    model = ToyGAN(nan_at=2)
+    with pytest.raises(NonFiniteLossError, match=r"G loss became nan at iteration 2.*g_loss"):
+        fit(model, tmp_path, batches=5)
+
+
+def test_nonfinite_skip_counts_and_continues(tmp_path):
+    model = ToyGAN(nan_at=2, on_nonfinite="skip")
+    fit(model, tmp_path, batches=5)
+    assert int(model.skipped_steps) == 1 and int(model.iteration) == 5
+
+
+def test_checkpoint_round_trip_keeps_counter_and_ema(tmp_path):
+    model = ToyGAN(ema_decay=0.9, n_critic=2)
+    t = fit(model, tmp_path, batches=4)
+    path = tmp_path / "toy.ckpt"
+    t.save_checkpoint(path)
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["ganlit_class"] == "toy.ToyGAN"
+    assert int(ckpt["state_dict"]["iteration"]) == 4
+    assert any(k.startswith("generator_ema.") for k in ckpt["state_dict"])
+    restored = ToyGAN.load_from_checkpoint(path)
+    assert int(restored.iteration) == 4 and restored.pattern == ["D", "DG"]
+    assert torch.equal(restored.generator_ema.module.weight, model.generator_ema.module.weight)
+    # Resume continues the counter.
+    resumed = ToyGAN(ema_decay=0.9, n_critic=2)
+    trainer(tmp_path, limit_train_batches=4, max_epochs=2).fit(resumed, loader(), ckpt_path=path)
+    assert int(resumed.iteration) == 8
