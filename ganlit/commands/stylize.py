@@ -32,20 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
         "features match the content image and its Gram matrices match the style image(s). VGG-19 weights "
         "are read offline from --vgg-weights or $TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth.",
     )
-    parser.add_argument("--content", required=True, type=Path, help="content image")
-    parser.add_argument("--style", required=True, nargs="+", type=Path, help="one or more style images")
-    parser.add_argument("--style-weights", nargs="+", type=float, default=None,
+    parser.add_argument("--content", required=True, type=Path, metavar="IMG", help="content image")
+    parser.add_argument("--style", required=True, nargs="+", type=Path, metavar="IMG", help="one or more style images")
+    parser.add_argument("--style-weights", nargs="+", type=float, default=None, metavar="W",
                         help="mixing weight per style image (normalised to sum 1; default equal)")
-    parser.add_argument("--output", required=True, type=Path, help="image to write (PNG recommended)")
-    parser.add_argument("--size", type=int, default=512, help="longer side of the content and style images (default 512)")
-    parser.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
-    parser.add_argument("--content-weight", type=float, default=1.0, help="alpha (default 1)")
-    parser.add_argument("--style-weight", type=float, default=1e7, help="beta (default 1e7)")
-    parser.add_argument("--init", choices=("content", "noise"), default="noise", help="start image (default noise, the paper)")
+    parser.add_argument("--output", required=True, type=Path, metavar="IMG", help="image to write (PNG recommended)")
+    parser.add_argument("--size", type=int, default=512, metavar="PX",
+                        help="longer side of the content and style images (default 512)")
+    parser.add_argument("--steps", type=int, default=300, metavar="N", help="optimisation steps (default 300)")
+    parser.add_argument("--content-weight", type=float, default=1.0, metavar="ALPHA", help="alpha (default 1)")
+    parser.add_argument("--style-weight", type=float, default=1e7, metavar="BETA", help="beta (default 1e7)")
+    parser.add_argument("--init", choices=("content", "noise"), default="noise",
+                        help="start image (default noise, the paper)")
     parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs", help="default lbfgs (the paper)")
     parser.add_argument("--lr", type=float, default=None, help="step size (default 1.0 for lbfgs, 0.02 for adam)")
     parser.add_argument("--pooling", choices=("avg", "max"), default="avg", help="VGG pooling (default avg, the paper)")
-    parser.add_argument("--vgg-weights", type=Path, default=None, help="path of torchvision's vgg19-dcbb9e9d.pth")
+    parser.add_argument("--vgg-weights", type=Path, default=None, metavar="PATH",
+                        help="path of torchvision's vgg19-dcbb9e9d.pth")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default cuda when available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise initialisation")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -63,7 +66,8 @@ def load_image(path: Path, size: int | None) -> Tensor:
         raise InputError(f"cannot read image file {str(path)!r}: {err}") from None
     if size:
         scale = size / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BICUBIC)
+        new_size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(new_size, Image.Resampling.BICUBIC)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255
 
 
@@ -80,7 +84,7 @@ def _check_args(args: argparse.Namespace) -> str:
     extension = args.output.suffix.lower()
     writable = {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
     if extension not in writable:
-        raise InputError(f"output file {str(args.output)!r}: cannot write images with extension {extension!r}; use .png")
+        raise InputError(f"output file {str(args.output)!r}: cannot write the image format {extension!r}; use .png")
     if args.style_weights is not None and len(args.style_weights) != len(args.style):
         raise InputError(f"--style-weights has {len(args.style_weights)} values for {len(args.style)} --style images")
     if args.steps < 1:
@@ -124,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             lr=args.lr,
             vgg_weights=None if args.vgg_weights is None else str(args.vgg_weights),
         )
-    except (InputError, MissingWeightsError, ValueError) as err:  # ValueError: a weight file that is not VGG-19
+    except MissingWeightsError as err:
+        print(f"error: {err} (ganlit stylize takes the path as --vgg-weights PATH.)", file=sys.stderr)
+        return 2
+    except (InputError, ValueError) as err:  # ValueError: e.g. a weight file that is not VGG-19
         print(f"error: {err}", file=sys.stderr)
         return 2
     model.to(device)
@@ -133,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     with tqdm(total=args.steps, desc="stylize", unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
 
         def progress(evaluation: int, losses: dict[str, float]) -> None:
-            bar.update(1)
             bar.set_postfix(loss=f"{losses['total']:.4g}", refresh=False)
+            bar.update(1)
 
         start = time.perf_counter()
         image, losses = model.stylize(

@@ -139,7 +139,9 @@ class StyleTransfer(L.LightningModule):
         return self.features(image)
 
     @torch.no_grad()
-    def targets(self, content: Tensor, styles: Sequence[Tensor], style_weights: Sequence[float] | None = None) -> dict[str, dict[str, Tensor]]:
+    def targets(
+        self, content: Tensor, styles: Sequence[Tensor], style_weights: Sequence[float] | None = None
+    ) -> dict[str, dict[str, Tensor]]:
         """Content features ``P^l`` and blended, per-position style Gram matrices ``A^l / M``."""
         if not styles and self.style_weight != 0 and self.style_layers:
             raise ValueError("no style image given; pass at least one, or set style_weight=0")
@@ -168,10 +170,8 @@ class StyleTransfer(L.LightningModule):
         content = sum((content_loss(feats[n], targets["content"][n]) for n in self.content_layers), zero)
         style = zero
         if targets["style"]:
-            style = sum(
-                (w * style_loss(feats[n], targets["style"][n]) for n, w in zip(self.style_layers, self.style_layer_weights)),
-                zero,
-            )
+            weighted = zip(self.style_layers, self.style_layer_weights)
+            style = sum((w * style_loss(feats[n], targets["style"][n]) for n, w in weighted), zero)
         content, style = self.content_weight * content, self.style_weight * style
         return {"total": content + style, "content": content, "style": style}
 
@@ -248,5 +248,6 @@ class StyleTransfer(L.LightningModule):
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"{what}: expected an RGB image (3, H, W) or batch (B, 3, H, W), got shape {tuple(image.shape)}")
+            shape = tuple(image.shape)
+            raise ValueError(f"{what}: expected an RGB image (3, H, W) or batch (B, 3, H, W), got shape {shape}")
         return image.float().contiguous()

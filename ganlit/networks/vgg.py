@@ -140,7 +140,8 @@ class VGG19Features(nn.Module):
         Raises:
             ganlit.weights.MissingWeightsError: neither ``weights_path`` nor the torch hub cache has the file.
         """
-        path = resolve_weights(VGG19_FILENAME, weights_path, url=VGG19_URL, what="VGG-19 ImageNet weights (torchvision)")
+        what = "VGG-19 ImageNet weights (torchvision)"
+        path = resolve_weights(VGG19_FILENAME, weights_path, url=VGG19_URL, what=what)
         state_dict = load_state_dict_file(path)
         try:
             return cls(pooling=pooling, layers=layers, state_dict=state_dict)
