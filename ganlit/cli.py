@@ -130,6 +130,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``ganlit``, ``lightning`` and ``python -m ganlit``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    # Like `python -m`, let recipes name classes in the user's own files (class_path: my_papers.WGANGP).
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if argv and argv[0] in EXTRA_COMMANDS:
         return int(importlib.import_module(f"ganlit.commands.{argv[0]}").main(argv[1:]) or 0)
     if not argv:
