@@ -1,0 +1,220 @@
+"""pix2pix: Isola et al. (2017), "Image-to-Image Translation with Conditional Adversarial Networks".
+
+Also the part PAN shares with it (:class:`PairedTranslationGAN`): a U-Net from A to B trained on aligned
+pairs, its test-time protocol, sample grids and evaluation images.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlit import losses
+from ganlit.models.base import GANModule
+from ganlit.networks.norm import Norm
+from ganlit.networks.patchgan import PatchDiscriminator, PixelDiscriminator
+from ganlit.networks.unet import UnetGenerator
+
+__all__ = ["PairedTranslationGAN", "Pix2Pix", "apply_generator"]
+
+
+def _has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def apply_generator(net: nn.Module, x: Tensor, eval_mode: bool = False) -> Tensor:
+    """Run an image-to-image generator as the official pix2pix/CycleGAN test script does.
+
+    ``eval_mode=False`` (the official default, and the paper's test protocol): training mode, so dropout
+    stays on and BatchNorm normalises with the statistics of each image. The official test runs one
+    image per batch; with BatchNorm the images are therefore passed one at a time, so a result never
+    depends on the other images of a batch. The running statistics are restored afterwards.
+    ``eval_mode=True``: running statistics and no dropout. The network's mode is restored on return.
+    """
+    was_training = net.training
+    if eval_mode:
+        net.eval()
+        try:
+            return net(x)
+        finally:
+            net.train(was_training)
+    saved = [(buf, buf.detach().clone()) for buf in net.buffers()]
+    net.train()
+    try:
+        if _has_batchnorm(net) and x.size(0) > 1:
+            return torch.cat([net(x[i : i + 1]) for i in range(x.size(0))])
+        return net(x)
+    finally:
+        with torch.no_grad():  # batch statistics of test images must not leak into the running averages
+            for buf, value in saved:
+                buf.copy_(value)
+        net.train(was_training)
+
+
+class PairedTranslationGAN(GANModule):
+    """What pix2pix and PAN share: a U-Net generator G: A -> B trained on aligned pairs (A, B).
+
+    Batches are dicts with ``A`` (input) and ``B`` (target), ``[N, channels, H, W]`` in [-1, 1]
+    (:class:`ganlit.data.PairedImageDataModule` or the digits ``paired`` task). The data module's
+    ``direction`` decides which half of a file is A, so the model always maps ``A`` to ``B`` ("AtoB").
+
+    Args:
+        channels, image_size: image geometry (linked from the data module by the CLI); ``image_size`` must
+            be divisible by ``2**num_downs`` (256 for ``unet_256``, 32 with ``num_downs=5``).
+        ngf, num_downs, norm, use_dropout: the :class:`UnetGenerator` (``num_downs=8``: unet_256).
+        lambda_l1: weight of the L1 term ``||B - G(A)||_1`` in G's loss (official ``--lambda_L1``).
+        loss: adversarial loss on D's logits (``vanilla``: the papers' cross-entropy).
+        num_samples: pairs in the sample grid (taken from the first training batch).
+        **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, schedule, EMA, ...).
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        image_size: int = 256,
+        ngf: int = 64,
+        num_downs: int = 8,
+        norm: Norm = "batch",
+        use_dropout: bool = True,
+        lambda_l1: float = 100.0,
+        loss: losses.GANMode = "vanilla",
+        num_samples: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if image_size % 2**num_downs:
+            raise ValueError(
+                f"image_size={image_size} is not divisible by 2**num_downs={2**num_downs}: the U-Net halves the "
+                f"image num_downs times; use num_downs={_max_downs(image_size)} or an image_size that is a multiple "
+                f"of {2**num_downs}"
+            )
+        self.channels, self.image_size = channels, image_size
+        self.lambda_l1, self.loss_mode, self.num_samples = lambda_l1, loss, num_samples
+        self.generator = UnetGenerator(channels, channels, num_downs, ngf, norm, use_dropout)
+        # Fixed sample inputs, filled from the first training batch (base.on_load_checkpoint resizes them).
+        self.register_buffer("fixed_A", torch.empty(0))
+        self.register_buffer("fixed_B", torch.empty(0))
+
+    # --------------------------------------------------------------- translation
+    def forward(self, x: Tensor) -> Tensor:
+        return self.generator(x)
+
+    def translate(self, x: Tensor, direction: str = "AtoB", eval_mode: bool = False) -> Tensor:
+        """Translate A images ``[N, channels, H, W]`` in [-1, 1] to B images in [-1, 1].
+
+        The default follows the paper and the official test script: dropout on and per-image
+        BatchNorm statistics (see :func:`apply_generator`); ``eval_mode=True`` uses the running
+        statistics and no dropout. The generator learns one direction only: the data module's
+        ``direction`` chose it at training time.
+        """
+        if direction != "AtoB":
+            raise ValueError(
+                f"{type(self).__name__} learns one mapping, A -> B (direction='AtoB'); got direction={direction!r}. "
+                "To learn B -> A, train with the data module's direction: BtoA."
+            )
+        return apply_generator(self.sampling_nets(), x, eval_mode)
+
+    # --------------------------------------------------------------- training
+    def forward_step(self, batch: dict) -> dict[str, Tensor]:
+        if self.fixed_A.numel() == 0:
+            self.fixed_A = batch["A"][: self.num_samples].detach().clone()
+            self.fixed_B = batch["B"][: self.num_samples].detach().clone()
+        return {"fake": self.generator(batch["A"])}
+
+    def l1_term(self, batch: dict, fake: Tensor) -> Tensor:
+        """``lambda_l1 * ||B - G(A)||_1`` (pix2pix eq. 3), averaged over pixels."""
+        return self.lambda_l1 * F.l1_loss(fake, batch["B"])
+
+    # --------------------------------------------------------------- samples and evaluation
+    @torch.no_grad()
+    def sample_images(self) -> tuple[Tensor, int] | None:
+        """Rows of (A, G(A), B) for the fixed training pairs, in [0, 1]."""
+        if self.fixed_A.numel() == 0:
+            return None
+        fake = self.translate(self.fixed_A)
+        rows = torch.stack([self.fixed_A, fake, self.fixed_B], dim=1).flatten(0, 1)
+        return (rows.float() + 1) / 2, 3
+
+    @torch.no_grad()
+    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
+        return {"AtoB": (batch["B"], self.translate(batch["A"]))}
+
+
+def _max_downs(image_size: int) -> int:
+    n = 0
+    while image_size % 2 ** (n + 1) == 0:
+        n += 1
+    return n
+
+
+class Pix2Pix(PairedTranslationGAN):
+    """pix2pix, Isola et al. (2017): G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G) (eq. 4).
+
+    * L_cGAN (eq. 1): D sees the input stacked with the output on channels, D(A, B) for real pairs and
+      D(A, G(A)) for fakes; vanilla GAN on logits; G minimises the non-saturating -log D(A, G(A)).
+    * L_L1 (eq. 3) with lambda = 100. The paper's noise z is dropout in G, kept on at test time.
+    * D's loss is halved (sec. 3.3, "we divide the objective by 2 while optimizing D"); D is updated first,
+      then G, once each per batch.
+    * G: U-Net 256 (``UnetGenerator()``, 54,413,955 parameters); D: the 70x70 PatchGAN with BatchNorm on
+      the 6-channel pair (2,768,705 parameters); ``d_arch="pixel"`` is the 1x1 PixelGAN, ``n_layers`` 1 the
+      16x16 and 5 the 286x286 PatchGAN.
+    * Adam 2e-4, betas (0.5, 0.999), batch 1 (the data module's default); learning rate constant for 100
+      epochs, then linearly decayed to zero over 100 more (the official ``linear`` policy).
+
+    Args:
+        ndf, n_layers, d_norm, d_arch: the discriminator.
+        See :class:`PairedTranslationGAN` for the generator and the other arguments.
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        image_size: int = 256,
+        ngf: int = 64,
+        num_downs: int = 8,
+        norm: Norm = "batch",
+        use_dropout: bool = True,
+        ndf: int = 64,
+        n_layers: int = 3,
+        d_norm: Norm = "batch",
+        d_arch: Literal["patch", "pixel"] = "patch",
+        lambda_l1: float = 100.0,
+        loss: losses.GANMode = "vanilla",
+        num_samples: int = 8,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        order: Literal["d_first", "g_first"] = "d_first",
+        lr_constant: int = 100,
+        lr_decay: int = 100,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            channels, image_size, ngf, num_downs, norm, use_dropout, lambda_l1, loss, num_samples,
+            lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, lr_constant=lr_constant, lr_decay=lr_decay, **kwargs,
+        )
+        if d_arch == "patch":
+            self.discriminator = PatchDiscriminator(2 * channels, ndf, n_layers, d_norm)
+        elif d_arch == "pixel":
+            self.discriminator = PixelDiscriminator(2 * channels, ndf, d_norm)
+        else:
+            raise ValueError(f"d_arch={d_arch!r}: expected 'patch' (PatchGAN) or 'pixel' (1x1 PixelGAN)")
+
+    def discriminate(self, a: Tensor, b: Tensor) -> Tensor:
+        """D's patch logits for the pair (a, b), stacked on channels."""
+        return self.discriminator(torch.cat([a, b], dim=1))
+
+    def discriminator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        fake_logit = self.discriminate(batch["A"], out["fake"].detach())  # fake first, as the official code
+        real_logit = self.discriminate(batch["A"], batch["B"])
+        loss = 0.5 * losses.d_loss(self.loss_mode, real_logit, fake_logit)
+        return loss, {"d_loss": loss, "d_real": real_logit.mean(), "d_fake": fake_logit.mean()}
+
+    def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        adversarial = losses.g_loss(self.loss_mode, self.discriminate(batch["A"], out["fake"]))
+        l1 = self.l1_term(batch, out["fake"])
+        loss = adversarial + l1
+        return loss, {"g_loss": loss, "g_gan": adversarial, "g_l1": l1}
