@@ -13,6 +13,7 @@ domain-keyed ``nn.ModuleDict`` s ``self.generators``/``self.discriminators``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -191,8 +192,11 @@ class GANModule(L.LightningModule):
         return [opt_g, opt_d], scheds
 
     def _step_schedulers(self) -> None:
-        for sched in self.lr_schedulers():
-            sched.step()
+        with warnings.catch_warnings():
+            # A cadence may step the schedule before an optimizer's first step (StarGAN's G); that is intended.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            for sched in self.lr_schedulers():
+                sched.step()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Called inside opt.step(), after fp16 gradients were unscaled.
