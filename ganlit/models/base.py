@@ -13,11 +13,13 @@ domain-keyed ``nn.ModuleDict`` s ``self.generators``/``self.discriminators``.
 
 from __future__ import annotations
 
+import random
 import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
@@ -26,6 +28,30 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ganlit.callbacks import run_dir, save_and_log_grid
 
 Phase = Literal["D", "G"]
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (torch CPU/CUDA, numpy, random) as tensors and plain types (weights_only-safe)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": [list(random.getstate()[1]), random.getstate()[2]],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    internal, gauss = state["python"]
+    random.setstate((3, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class NonFiniteLossError(RuntimeError):
@@ -162,9 +188,13 @@ class GANModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lets ``ganlit.checkpoint.load_module`` rebuild the right class from the file alone.
         checkpoint["ganlit_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        # Noise, dropout and image-pool draws continue exactly where they were after a resume.
+        checkpoint["ganlit_rng"] = rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._ensure_ema()
+        if "ganlit_rng" in checkpoint and self._trainer is not None:  # resuming a fit, not just loading weights
+            set_rng_state(checkpoint["ganlit_rng"])
         # Fixed sample inputs are taken from the first batch seen, so their shape is only known then.
         state = checkpoint.get("state_dict", {})
         for name, buf in list(self.named_buffers(recurse=False)):
