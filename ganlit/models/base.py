@@ -184,6 +184,13 @@ class GANModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self._ensure_ema()
+        from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+        from ganlit.checkpoint import AtomicCheckpointIO
+
+        strategy = self.trainer.strategy
+        if type(strategy.checkpoint_io) is TorchCheckpointIO:
+            strategy.checkpoint_io = AtomicCheckpointIO()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lets ``ganlit.checkpoint.load_module`` rebuild the right class from the file alone.
