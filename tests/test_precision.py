@@ -1,0 +1,40 @@
+"""Mixed precision and speed settings of the base loop on CPU."""
+
+import pytest
+import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
+from toy import ToyGAN, loader, trainer
+
+from ganlit.data import DigitsDataModule
+from ganlit.models import CGAN
+
+
+def test_bf16_mixed_trains_both_optimizers(tmp_path):
+    model = ToyGAN()
+    g0, d0 = model.generator.weight.detach().clone(), model.discriminator[0].weight.detach().clone()
+    trainer(tmp_path, limit_train_batches=4, precision="bf16-mixed").fit(model, loader())
+    assert not torch.equal(model.generator.weight, g0) and not torch.equal(model.discriminator[0].weight, d0)
+    assert model.generator.weight.dtype == torch.float32
+
+
+def test_fp16_with_grad_scaler_steps_both_optimizers(tmp_path):
+    # The fp16 scaler forced on, on CPU: each optimizer is stepped through scaler.step and the scale is updated.
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    plugin = MixedPrecision("16-mixed", device="cpu", scaler=scaler)
+    model = ToyGAN(grad_clip=10.0)
+    g0, d0 = model.generator.weight.detach().clone(), model.discriminator[0].weight.detach().clone()
+    trainer(tmp_path, limit_train_batches=4, plugins=[plugin]).fit(model, loader())
+    assert not torch.equal(model.generator.weight, g0) and not torch.equal(model.discriminator[0].weight, d0)
+    assert scaler._scale is not None and torch.isfinite(model.generator.weight).all()
+
+
+def test_channels_last_gives_the_same_step(tmp_path):
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = CGAN(image_size=16, ngf=8, ndf=8, channels_last=channels_last)
+        dm = DigitsDataModule(task="generate", image_size=16, batch_size=16)
+        torch.manual_seed(1)
+        trainer(tmp_path, limit_train_batches=2).fit(model, dm)
+        results.append(model.generator.net[0].weight.detach().contiguous())
+    assert torch.allclose(results[0], results[1], atol=1e-5)
