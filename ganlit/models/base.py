@@ -54,6 +54,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def fold_rank_into_rng(rank: int, seed: int) -> None:
+    """Reseed torch, numpy and random with a stream of their own for this rank (rank 0 included)."""
+    seed = (seed + 1_000_003 * rank) % 2**63
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the message names the loss, the iteration and the last checkpoint."""
 
@@ -214,6 +222,9 @@ class GANModule(L.LightningModule):
         self._ensure_ema()
         if "ganlit_rng" in checkpoint and self._trainer is not None:  # resuming a fit, not just loading weights
             set_rng_state(checkpoint["ganlit_rng"])
+            self._rng_restored = True
+            if self.trainer.world_size > 1:  # only rank 0's state is in the file: give every rank its own stream
+                fold_rank_into_rng(self.trainer.global_rank, int(torch.randint(2**62, (1,))))
         # Fixed sample inputs are taken from the first batch seen, so their shape is only known then.
         state = checkpoint.get("state_dict", {})
         for name, buf in list(self.named_buffers(recurse=False)):
@@ -330,6 +341,9 @@ class GANModule(L.LightningModule):
         return save_and_log_grid(self.trainer, images, nrow, path, step=int(self.iteration))
 
     def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1 and not getattr(self, "_rng_restored", False):
+            # seed_everything gives every rank the same seed; noise and pool draws must differ between ranks.
+            fold_rank_into_rng(self.trainer.global_rank, torch.initial_seed())
         rank_zero_info(
             f"{type(self).__name__}: cadence {','.join(self.pattern)}; lr schedule constant {self.lr_constant}"
             f" then linear decay {self.lr_decay} ({self.schedule_unit}s); EMA {self.ema_decay or 'off'}"
