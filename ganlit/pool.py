@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,18 +17,16 @@ class ImagePool:
     image (the stored one is returned and the new one takes its place), else returned itself.
     ``pool_size=0`` returns the input unchanged.
 
-    The pool draws its coin flips from its own ``torch.Generator`` (seeded with ``seed``, or with torch's
-    initial seed, which ``seed_everything`` sets), and :meth:`state_dict` carries that generator's state
-    along with the images, so a run resumed from a checkpoint continues with the same history and the
-    same draws. Lightning does not restore the global RNG on resume, hence the pool's own generator.
+    The coin flips and slots come from torch's global RNG, which ``GANModule`` saves in its checkpoints,
+    restores on resume and gives each DDP rank its own stream of; :meth:`state_dict` holds the images, so
+    a resumed run continues with the same history and the same draws.
     """
 
-    def __init__(self, pool_size: int = 50, seed: Optional[int] = None) -> None:
+    def __init__(self, pool_size: int = 50) -> None:
         if pool_size < 0:
             raise ValueError(f"ImagePool: pool_size={pool_size}: expected 0 (no pool) or a positive size")
         self.pool_size = pool_size
         self.images: list[Tensor] = []
-        self.generator = torch.Generator().manual_seed(torch.initial_seed() if seed is None else seed)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -46,8 +44,8 @@ class ImagePool:
             if len(self.images) < self.pool_size:
                 self.images.append(image)
                 out.append(image)
-            elif torch.rand((), generator=self.generator).item() < 0.5:
-                k = int(torch.randint(self.pool_size, (), generator=self.generator))
+            elif torch.rand(()).item() < 0.5:
+                k = int(torch.randint(self.pool_size, ()))
                 old = self.images[k].to(device=image.device, dtype=image.dtype)
                 self.images[k] = image
                 out.append(old)
@@ -56,12 +54,12 @@ class ImagePool:
         return torch.stack(out)
 
     def state_dict(self) -> dict[str, Any]:
-        """Stored images (stacked, on the CPU), the pool size and the generator state."""
+        """The pool size and the stored images (stacked, on the CPU)."""
         stacked = torch.stack([im.cpu() for im in self.images]) if self.images else torch.empty(0)
-        return {"pool_size": self.pool_size, "images": stacked, "rng": self.generator.get_state()}
+        return {"pool_size": self.pool_size, "images": stacked}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = {"pool_size", "images", "rng"} - set(state)
+        missing = {"pool_size", "images"} - set(state)
         if missing:
             raise KeyError(f"ImagePool.load_state_dict: missing {sorted(missing)}; expected what state_dict() wrote")
         if int(state["pool_size"]) != self.pool_size:
@@ -70,4 +68,3 @@ class ImagePool:
                 "build the model with the pool_size it was trained with"
             )
         self.images = list(state["images"].unbind(0)) if state["images"].numel() else []
-        self.generator.set_state(state["rng"])
