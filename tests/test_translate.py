@@ -284,6 +284,41 @@ def test_only_the_options_the_user_gave_reach_translate(tmp_path, capsys):
     assert read(tmp_path / "all" / "a.png").shape == (16, 32, 3)  # a list of outputs is written side by side
 
 
+class RecordingStarTranslator(RecordingTranslator):
+    """A StarGAN-like stand-in: translate(x, direction, target, c_org) and attribute names."""
+
+    attr_names = ["Black_Hair", "Male", "Young"]
+
+    def translate(self, x, direction="AtoB", target=None, c_org=None):
+        CALLS.append({"target": target, "c_org": c_org})
+        return torch.cat([x, x], dim=3) if target is None else x
+
+
+def test_stargan_like_checkpoints_get_the_source_labels_as_c_org(tmp_path, capsys):
+    ckpt = tmp_path / "star.ckpt"
+    model = RecordingStarTranslator()
+    torch.save({"ganlit_class": "test_translate.RecordingStarTranslator", "hyper_parameters": dict(model.hparams),
+                "state_dict": model.state_dict()}, ckpt)
+    write_images(tmp_path / "in", ["a.png", "b.png"])
+    expected = {"": [[0.0, 0.0, 0.0]] * 2, "Male=1": [[0.0, 1.0, 0.0]] * 2}
+    for source, c_org in expected.items():
+        CALLS.clear()
+        rc, _, err = run(capsys, "--model", ckpt, "--input", tmp_path / "in", "--output", tmp_path / f"o{source}",
+                         *(["--source", source] if source else []))
+        assert rc == 0, err
+        (call,) = CALLS
+        assert call["target"] is None and call["c_org"].tolist() == c_org
+        assert read(tmp_path / f"o{source}" / "a.png").shape == (16, 32, 3)
+    CALLS.clear()
+    rc, _, err = run(capsys, "--model", ckpt, "--input", tmp_path / "in", "--output", tmp_path / "t",
+                     "--target", "Black_Hair=1,Male=0,Young=1")
+    assert rc == 0, err
+    assert CALLS == [{"target": {"Black_Hair": 1.0, "Male": 0.0, "Young": 1.0}, "c_org": None}]
+    rc, _, err = run(capsys, "--model", ckpt, "--input", tmp_path / "in", "--output", tmp_path / "u",
+                     "--source", "Bald=1")
+    assert rc == 2 and "unknown attribute(s) Bald" in err
+
+
 # --- files, names, refusals ----------------------------------------------------------------------------------------
 
 
@@ -360,6 +395,8 @@ def test_other_bad_arguments(tmp_path, capsys, resnet_weights):
 
 _PEAK_RSS = textwrap.dedent("""
     import resource, sys
+    import torch
+    torch.set_num_threads(1)  # the test is about memory; threads only add contention on a shared machine
     from ganlit.commands.translate import main
     rc = main(sys.argv[1:])
     print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rc)

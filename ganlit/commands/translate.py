@@ -6,7 +6,11 @@
     ganlit translate --model official:stargan --weights 200000-G.ckpt \\
         --attrs Black_Hair,Blond_Hair,Brown_Hair,Male,Young --input faces/ --output out/ [--target Blond_Hair=1,...]
 
-One PNG per input image, named after the input's stem. The input folder is streamed in batches (memory
+One PNG per input image, named after the input's stem. A ganlit checkpoint's ``translate(x, direction, ...)``
+gets only the options given (``--eval`` -> ``eval_mode=True``, ``--target`` -> ``target={name: value}``,
+``--reference`` -> ``reference`` [N, C, H, W], ``--remove`` -> ``remove=True``); a StarGAN-like model (one whose
+translate takes ``c_org``) gets the inputs' labels from ``--source``, all 0 when not given, as for
+``official:stargan``: the true attributes of an arbitrary file are unknown. The input folder is streamed in batches (memory
 does not grow with the number of images); a file that is not an image, or cannot be decoded, is skipped
 with a warning naming it and the rest continues. Exit codes: 0 written; 2 bad input (missing or unsafe
 weights file, output folder that already holds files without ``--overwrite``, options that do not apply),
@@ -54,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attrs", default=None, help="official:stargan: the c_dim attribute names, in training order")
     p.add_argument("--target", default=None, help="target attributes, e.g. Blond_Hair=1,Male=0 (every attribute)")
     p.add_argument("--source", default=None,
-                   help="official:stargan: the inputs' own attributes (unnamed ones 0; default all 0)")
+                   help="StarGAN: the inputs' own attributes, which the test grid flips, e.g. Male=1 "
+                        "(unnamed ones 0; default all 0)")
     p.add_argument("--reference", type=Path, default=None, help="reference image (makeup transfer)")
     p.add_argument("--remove", action="store_true", help="remove instead of apply (makeup removal)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
@@ -71,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_assignments(text: str, option: str) -> dict[str, float]:
     """``"a=1,b=0"`` -> ``{"a": 1.0, "b": 0.0}``; a malformed item raises ``InputError`` naming the option."""
     out: dict[str, float] = {}
-    for item in (s.strip() for s in text.split(",")):
+    for item in (s.strip() for s in text.split(",") if text.strip()):
         name, sep, value = item.partition("=")
         try:
             if not sep or not name.strip():
@@ -169,13 +174,7 @@ def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Trans
     preprocess = make_preprocess(args.image_size or 128, args.crop_size or STARGAN_CROP, False, bicubic=False)
 
     def vector(values: dict[str, float], option: str, complete: bool) -> Tensor:
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise InputError(f"{option}: unknown attribute(s) {', '.join(unknown)}; --attrs has {', '.join(names)}")
-        missing = [n for n in names if n not in values]
-        if complete and missing:
-            raise InputError(f"{option}: every attribute needs a value; missing {', '.join(missing)}")
-        return torch.tensor([[values.get(n, 0.0) for n in names]])
+        return _label_vector(values, names, option, complete)
 
     if args.target is not None:
         c_trg = vector(parse_assignments(args.target, "--target"), "--target", complete=True)
@@ -199,6 +198,18 @@ def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Trans
 
     return Translator(preprocess, grid, rounded_uint8,
                       f"official StarGAN from {args.weights}: test grid (input, then {', '.join(names)})")
+
+
+def _label_vector(values: dict[str, float], names: list[str], option: str, complete: bool) -> Tensor:
+    """``{name: value}`` as a ``[1, len(names)]`` label vector; unknown names (and, if ``complete``, missing
+    ones) raise ``InputError``; unnamed attributes are 0 otherwise."""
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise InputError(f"{option}: unknown attribute(s) {', '.join(unknown)}; the attributes are {', '.join(names)}")
+    missing = [n for n in names if n not in values]
+    if complete and missing:
+        raise InputError(f"{option}: every attribute needs a value; missing {', '.join(missing)}")
+    return torch.tensor([[float(values.get(n, 0.0)) for n in names]])
 
 
 def _first_conv(net: torch.nn.Module) -> Tensor:
@@ -225,16 +236,21 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
         options["remove"] = True
     if args.target is not None:
         options["target"] = parse_assignments(args.target, "--target")
-    if args.source is not None:
+    params = inspect.signature(model.translate).parameters
+    if "c_org" in params and getattr(model, "attr_names", None):
+        # StarGAN-like: the inputs' own labels, from --source (unnamed attributes 0), as for official:stargan
+        if args.source is not None or args.target is None:
+            options["c_org"] = _label_vector(parse_assignments(args.source or "", "--source"), list(model.attr_names),
+                                             "--source", complete=False).to(device)
+    elif args.source is not None:
         options["source"] = parse_assignments(args.source, "--source")
     reference = None
     if args.reference is not None:
         reference = preprocess(_open(args.reference))[None].to(device)
         options["reference"] = reference
-    params = inspect.signature(model.translate).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         flags = {"eval_mode": "--eval", "remove": "--remove", "target": "--target", "source": "--source",
-                 "reference": "--reference"}
+                 "c_org": "--source", "reference": "--reference"}
         refused = [flags[k] for k in options if k not in params]
         if refused:
             raise InputError(f"{type(model).__name__}.translate() takes no {', '.join(refused)} option")
@@ -244,6 +260,8 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
         kw = dict(options)
         if reference is not None:
             kw["reference"] = reference.expand(x.size(0), -1, -1, -1)
+        if "c_org" in kw:
+            kw["c_org"] = kw["c_org"].expand(x.size(0), -1)
         return _row(model.translate(x, direction=direction, **kw))
 
     return Translator(preprocess, run, rounded_uint8, f"{type(model).__name__} from {args.model} ({direction})")
@@ -396,7 +414,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"ganlit translate: {translator.description}; {len(files)} image(s) -> {out_dir}", file=sys.stderr)
     try:
         written, skipped = translate_files(translator, files, out_dir, args.batch_size, device, args.num_workers, warn)
-    except (InputError, ValueError) as err:  # e.g. an image size the network cannot take
+    except (InputError, ValueError, TypeError) as err:  # e.g. a size the network cannot take, an unknown option
         return _error(str(err))
     print(f"ganlit translate: wrote {written} image(s) to {out_dir}" + (f"; skipped {skipped}" if skipped else ""))
     if written == 0:
