@@ -1,0 +1,174 @@
+"""DiscoGAN: Kim et al. (2017), Learning to Discover Cross-Domain Relations with Generative Adversarial Networks."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlit import losses
+from ganlit.models.base import GANModule
+from ganlit.models.cyclegan import generator_key
+from ganlit.networks.discogan import DiscoGANDiscriminator, DiscoGANGenerator
+
+
+class DiscoGAN(GANModule):
+    """Kim et al. (2017): G_AB, G_BA with the reconstruction loss of sec. 3.2 (L_G = L_GAN_B + L_CONST_A + the
+    mirror terms, eq. 5-6), D_A and D_B with L_D = L_D_A + L_D_B (eq. 7), as the official code weighs them.
+
+    Per direction (A -> B shown): ``(1 - rate) * (0.1 * BCE(D_B(G_AB(a)) -> real) + 0.9 * FM_B) +
+    rate * MSE(G_BA(G_AB(a)), a)``, where FM_B is feature matching on D_B's three inner layers (squared
+    difference of the batch means, :func:`ganlit.losses.feature_matching`) between real b and G_AB(a), and
+    ``rate`` is ``starting_rate`` (0.01) for the first ``gan_curriculum`` (10,000) iterations of the module's
+    counter, then ``default_rate`` (0.5). D loss per domain: ``0.5 * BCE(D(real) -> 1) + 0.5 * BCE(D(fake) -> 0)``.
+    Cadence ``D,G,G``: D on every third iteration, starting with the first, G on the other two.
+    Adam 2e-4, betas (0.5, 0.999), weight decay 1e-5 for both; 64 px, batch 64 in the paper.
+
+    Data range: the official networks work in [0, 1] (the generator ends in a Sigmoid). Batches ``A``/``B``
+    are taken as [0, 1] (``UnpairedImageDataModule(normalize=False)``); with ``normalized=True`` they are
+    [-1, 1] (the digits world, normalize=True modules) and are mapped to [0, 1] on the way in. Either way
+    :meth:`translate` and :meth:`evaluation_images` speak [-1, 1], and :meth:`sample_images` gives [0, 1].
+
+    Networks: ``generators["A2B"]`` (the official ``generator_B``), ``generators["B2A"]`` (``generator_A``),
+    ``discriminators["A"]`` / ``discriminators["B"]``, keyed by the domain each one judges.
+
+    Args:
+        image_size, channels: image geometry (linked from the data module by the CLI); sizes are multiples of 16.
+        ngf, ndf: network widths (64).
+        gan_weight, fm_weight: the weights of the GAN and feature-matching terms (0.1, 0.9).
+        starting_rate, default_rate, gan_curriculum: the reconstruction rate schedule (0.01 -> 0.5 at 10,000).
+        normalized: batches are in [-1, 1] instead of [0, 1].
+        num_samples: images per domain in the sample grid (taken from the first training batch).
+        **kwargs: the :class:`GANModule` training arguments.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        ngf: int = 64,
+        ndf: int = 64,
+        gan_weight: float = 0.1,
+        fm_weight: float = 0.9,
+        starting_rate: float = 0.01,
+        default_rate: float = 0.5,
+        gan_curriculum: int = 10_000,
+        normalized: bool = False,
+        num_samples: int = 8,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        weight_decay: float = 1e-5,
+        cadence: Optional[str] = "D,G,G",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(lr_g=lr_g, lr_d=lr_d, betas=betas, weight_decay=weight_decay, cadence=cadence, **kwargs)
+        self.gan_weight, self.fm_weight = gan_weight, fm_weight
+        self.starting_rate, self.default_rate, self.gan_curriculum = starting_rate, default_rate, gan_curriculum
+        self.normalized, self.num_samples = normalized, num_samples
+        self.generators = nn.ModuleDict({
+            "A2B": DiscoGANGenerator(channels, channels, ngf),
+            "B2A": DiscoGANGenerator(channels, channels, ngf),
+        })
+        self.discriminators = nn.ModuleDict({
+            "A": DiscoGANDiscriminator(channels, ndf, image_size),
+            "B": DiscoGANDiscriminator(channels, ndf, image_size),
+        })
+        self.register_buffer("fixed_A", torch.empty(0))
+        self.register_buffer("fixed_B", torch.empty(0))
+
+    # --------------------------------------------------------------- ranges and translation
+    def _unit(self, x: Tensor) -> Tensor:
+        """Batch images -> the networks' [0, 1]."""
+        return (x + 1) / 2 if self.normalized else x
+
+    def rate(self, iteration: Optional[int] = None) -> float:
+        """The reconstruction weight at ``iteration`` (default: the module's counter)."""
+        it = int(self.iteration) if iteration is None else iteration
+        return self.starting_rate if it < self.gan_curriculum else self.default_rate
+
+    def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:
+        """The raw generator: [0, 1] in and out."""
+        return self.generators[generator_key(direction)](x)
+
+    def translate(self, x: Tensor, direction: str = "AtoB", **options: Any) -> Tensor:
+        """Translate images in [-1, 1] (``AtoB`` or ``BtoA``); the result is in [-1, 1].
+
+        Uses the EMA generators when EMA is on; runs in whatever train/eval mode the module is in
+        (the official code never switched to eval mode: its BatchNorm used the batch statistics).
+        """
+        if options:
+            raise TypeError(f"DiscoGAN.translate: unexpected options {sorted(options)}")
+        return self.sampling_nets()[generator_key(direction)]((x + 1) / 2) * 2 - 1
+
+    # --------------------------------------------------------------- losses
+    def forward_step(self, batch: dict) -> dict[str, Tensor]:
+        a, b = self._unit(batch["A"]), self._unit(batch["B"])
+        g = self.generators
+        ab, ba = g["A2B"](a), g["B2A"](b)
+        return {"A": a, "B": b, "AB": ab, "BA": ba, "ABA": g["B2A"](ab), "BAB": g["A2B"](ba)}
+
+    def discriminator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        logs, total = {}, 0.0
+        for domain, fake in (("A", out["BA"]), ("B", out["AB"])):
+            real_logit, _ = self.discriminators[domain](out[domain])
+            fake_logit, _ = self.discriminators[domain](fake.detach())
+            loss = 0.5 * losses.d_loss("vanilla", real_logit, fake_logit)
+            logs[f"d_loss_{domain}"] = loss
+            total = total + loss
+        logs["d_loss"] = total
+        return total, logs
+
+    def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        rate = self.rate()
+        logs: dict[str, Tensor] = {}
+        total = 0.0
+        # (target domain judged, its fake, the source images, their reconstruction)
+        for target, fake, source, rec, name in (("B", out["AB"], out["A"], out["ABA"], "A2B"),
+                                                ("A", out["BA"], out["B"], out["BAB"], "B2A")):
+            d = self.discriminators[target]
+            with torch.no_grad():
+                _, real_feats = d(out[target])
+            fake_logit, fake_feats = d(fake)
+            gan = losses.g_loss("vanilla", fake_logit)
+            fm = losses.feature_matching(real_feats, fake_feats)
+            recon = F.mse_loss(rec, source)
+            loss = (1 - rate) * (self.gan_weight * gan + self.fm_weight * fm) + rate * recon
+            logs |= {f"g_gan_{name}": gan, f"fm_{name}": fm, f"recon_{name[0]}": recon}
+            total = total + loss
+        logs |= {"g_loss": total, "rate": torch.tensor(rate)}
+        return total, logs
+
+    # --------------------------------------------------------------- samples and evaluation
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.fixed_A.numel() == 0:
+            self.fixed_A = batch["A"][: self.num_samples].detach().clone()
+            self.fixed_B = batch["B"][: self.num_samples].detach().clone()
+
+    @torch.no_grad()
+    def _translate_eval(self, x: Tensor, direction: str) -> Tensor:
+        nets = self.sampling_nets()
+        was = nets.training
+        nets.eval()
+        y = self.translate(x, direction)
+        nets.train(was)
+        return y
+
+    def _symmetric(self, x: Tensor) -> Tensor:
+        """Batch images -> [-1, 1]."""
+        return x if self.normalized else x * 2 - 1
+
+    def sample_images(self) -> Optional[tuple[Tensor, int]]:
+        """Rows: A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), in [0, 1]."""
+        if self.fixed_A.numel() == 0:
+            return None
+        a, b = self._symmetric(self.fixed_A), self._symmetric(self.fixed_B)
+        ab, ba = self._translate_eval(a, "AtoB"), self._translate_eval(b, "BtoA")
+        rows = [a, ab, self._translate_eval(ab, "BtoA"), b, ba, self._translate_eval(ba, "AtoB")]
+        return (torch.cat(rows) + 1) / 2, a.size(0)
+
+    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
+        a, b = self._symmetric(batch["A"]), self._symmetric(batch["B"])
+        return {"AtoB": (b, self._translate_eval(a, "AtoB")), "BtoA": (a, self._translate_eval(b, "BtoA"))}
