@@ -1,0 +1,408 @@
+"""Steady-state training throughput of one ganlit model, three ways in one run.
+
+    python bench/train_step.py --model cyclegan --size 256 --batch 1 [--steps 50 --warmup 10] \\
+        [--device cuda|cpu] [--modes plain,lightning,fast] [--repeats 1] [--json out.json]
+
+Modes, each on the same networks (same seed, same initial weights), losses, optimizers and synthetic data:
+
+* ``plain``: a plain PyTorch loop, as the official repositories write it: the shared forward, then the D
+  and G steps in the paper's order and cadence, with D frozen during the G step. It calls the module's own
+  ``forward_step``/``discriminator_loss``/``generator_loss`` (plain tensor code), so the only difference to
+  the next mode is the framework: no logging, no non-finite check, no hooks.
+* ``lightning``: ``GANModule.training_step`` through ``lightning.Trainer`` in fp32 (``32-true``), non-fused
+  Adam (as the plain loop), no channels_last, no compile, cudnn.benchmark off.
+* ``fast``: the speed settings: channels_last, ``bf16-mixed`` (GPU, or a CPU with bf16 units; else fp32),
+  fused Adam and ``torch.compile`` on GPU, cudnn.benchmark on.
+
+Each iteration is timed from the start of one batch to the start of the next (CUDA synchronised at each
+stamp), warm-up iterations excluded; the table shows the median. Wall time and process CPU time are both
+recorded: on a shared CPU the CPU time is the steadier measure of work done. Data is an in-memory tensor
+dataset of the right shape, so the input pipeline is not measured here (see ``bench/data_pipeline.py``).
+
+A model is benchmarked by one entry in ``MODELS``: how to build it at a size, and one synthetic sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+MODES = ("plain", "lightning", "fast")
+Sample = Callable[[int, torch.Generator], dict[str, Tensor]]
+
+
+# ----------------------------------------------------------------------------- the models
+@dataclass(frozen=True)
+class Bench:
+    """How to benchmark one paper: ``build(size, **speed_kwargs)`` gives its module at that image size with
+    the paper's networks; ``sample(size, generator)`` one synthetic training item (the data module's keys)."""
+
+    build: Callable[..., Any]
+    sample: Sample
+    note: str = ""
+
+
+def _image(size: int, g: torch.Generator, channels: int = 3, low: float = -1.0) -> Tensor:
+    return torch.rand(channels, size, size, generator=g) * (1.0 - low) + low
+
+
+def _unet_downs(size: int) -> int:
+    """unet_256 (8 downs) at 256 px, unet_128 (7) at 128, ...: the U-Net halves the image down to 1x1."""
+    return min(8, int(math.log2(size)))
+
+
+def _pair(size: int, g: torch.Generator) -> dict[str, Tensor]:
+    return {"A": _image(size, g), "B": _image(size, g)}
+
+
+def _build(name: str) -> Callable[..., Any]:
+    def build(size: int, **kw: Any) -> Any:
+        import ganlit.models as M
+
+        if name == "gan":
+            return M.GAN(image_size=size, channels=3, **kw)
+        if name == "cgan":
+            return M.CGAN(num_classes=10, image_size=size, channels=3, **kw)
+        if name == "pix2pix":
+            return M.Pix2Pix(image_size=size, num_downs=_unet_downs(size), **kw)
+        if name == "pan":
+            return M.PAN(image_size=size, num_downs=_unet_downs(size), **kw)
+        if name == "cyclegan":  # the paper: 9 residual blocks at 256 px, 6 at 128 px
+            return M.CycleGAN(n_blocks=9 if size >= 256 else 6, **kw)
+        if name == "discogan":
+            return M.DiscoGAN(image_size=size, **kw)
+        if name == "stargan":
+            return M.StarGAN(image_size=size, **kw)
+        if name == "paired_cyclegan":
+            return M.PairedCycleGAN(image_size=size, **kw)
+        raise KeyError(name)
+
+    return build
+
+
+MODELS: dict[str, Bench] = {
+    "gan": Bench(_build("gan"), lambda s, g: {"image": _image(s, g)}, "DCGAN nets, 3 channels"),
+    "cgan": Bench(_build("cgan"), lambda s, g: {"image": _image(s, g), "label": torch.randint(10, (), generator=g)},
+                  "DCGAN nets, 10 classes"),
+    "pix2pix": Bench(_build("pix2pix"), _pair, "U-Net (num_downs = log2 size, at most 8), 70x70 PatchGAN"),
+    "pan": Bench(_build("pan"), _pair, "U-Net, PAN discriminator"),
+    "cyclegan": Bench(_build("cyclegan"), _pair, "ResNet 9 blocks (6 below 256 px), 70x70 PatchGAN, pool 50"),
+    "discogan": Bench(_build("discogan"), lambda s, g: {"A": _image(s, g, low=0.0), "B": _image(s, g, low=0.0)},
+                      "images in [0, 1]"),
+    "stargan": Bench(_build("stargan"),
+                     lambda s, g: {"image": _image(s, g), "label": torch.randint(2, (5,), generator=g).float()},
+                     "5 CelebA attributes, n_critic 5"),
+    "paired_cyclegan": Bench(_build("paired_cyclegan"), lambda s, g: {"x": _image(s, g), "y": _image(s, g)},
+                             "whole-face networks"),
+}
+
+
+class SyntheticData(Dataset):
+    """``length`` items cycling through a few fixed random samples (all in memory)."""
+
+    def __init__(self, sample: Sample, size: int, length: int, distinct: int = 8) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.items = [sample(size, g) for _ in range(distinct)]
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return self.items[i % len(self.items)]
+
+
+# ----------------------------------------------------------------------------- timing
+class Clock:
+    """Wall and process-CPU timestamps, with CUDA synchronised before each."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device == "cuda"
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def stamp(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
+    def intervals(self, warmup: int, steps: int) -> tuple[list[float], list[float]]:
+        """Durations of iterations ``warmup .. warmup + steps - 1`` (start to next start)."""
+        if len(self.wall) < warmup + steps + 1:
+            raise RuntimeError(f"only {len(self.wall)} timestamps for {warmup} warm-up + {steps} timed iterations")
+        sl = slice(warmup, warmup + steps + 1)
+        diff = lambda xs: [b - a for a, b in zip(xs[sl][:-1], xs[sl][1:])]  # noqa: E731
+        return diff(self.wall), diff(self.cpu)
+
+
+def _loader(bench: Bench, size: int, batch: int, iterations: int) -> DataLoader:
+    data = SyntheticData(bench.sample, size, iterations * batch)
+    return DataLoader(data, batch_size=batch, shuffle=False, num_workers=0, drop_last=True)
+
+
+def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def run_plain(model: Any, loader: DataLoader, device: str, last: int) -> Clock:
+    """The plain loop: forward once, then D and G steps in the module's cadence; no framework."""
+    model.to(device).train()
+    adam = dict(betas=model.betas, weight_decay=model.weight_decay)
+    opt_g = torch.optim.Adam([p for p in model.g_nets.parameters() if p.requires_grad], lr=model.lr_g, **adam)
+    opt_d = torch.optim.Adam([p for p in model.d_nets.parameters() if p.requires_grad], lr=model.lr_d, **adam)
+    schedules = ([torch.optim.lr_scheduler.LambdaLR(o, model.lr_lambda) for o in (opt_g, opt_d)]
+                 if model.schedule_unit == "iteration" else [])
+    clock = Clock(device)
+    for it, batch in enumerate(loader):
+        clock.stamp()
+        if it == last:
+            break
+        batch = _to(batch, device)
+        phases = model.phases_at(it)
+        with torch.set_grad_enabled("G" in phases):
+            out = model.forward_step(batch)
+        for phase in phases:
+            if phase == "G":
+                model.d_nets.requires_grad_(False)  # the official set_requires_grad(netD, False)
+                loss, _ = model.generator_loss(batch, out)
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_g.step()
+                model.d_nets.requires_grad_(True)
+            else:
+                loss, _ = model.discriminator_loss(batch, out)
+                opt_d.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_d.step()
+        for s in schedules:
+            s.step()
+    return clock
+
+
+def run_lightning(model: Any, loader: DataLoader, device: str, precision: str, benchmark: bool,
+                  root: Path, logger: str, progress_bar: bool) -> Clock:
+    """``GANModule`` through ``lightning.Trainer``; a callback stamps the start of every batch."""
+    import lightning as L
+    from lightning.pytorch.callbacks import Callback
+
+    clock = Clock(device)
+
+    class Stamp(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            clock.stamp()
+
+    log: Any = False
+    if logger == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        log = CSVLogger(str(root), name="bench")
+    trainer = L.Trainer(
+        accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision, benchmark=benchmark,
+        max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0, logger=log, enable_checkpointing=False,
+        enable_progress_bar=progress_bar, enable_model_summary=False, default_root_dir=str(root), callbacks=[Stamp()],
+    )
+    trainer.fit(model, train_dataloaders=loader)
+    return clock
+
+
+# ----------------------------------------------------------------------------- settings and reporting
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 arithmetic (AMX or AVX512-BF16), where bf16 autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
+
+
+def mode_settings(mode: str, device: str, compile_flag: str, fast_precision: Optional[str]) -> dict[str, Any]:
+    """The module init arguments and trainer settings of a mode."""
+    if mode in ("plain", "lightning"):
+        return {"module": {"fused_adam": False, "channels_last": False, "compile": False},
+                "precision": "32-true", "cudnn_benchmark": False}
+    cuda = device == "cuda"
+    compile_on = compile_flag == "on" or (compile_flag == "auto" and cuda)
+    precision = fast_precision or ("bf16-mixed" if cuda or cpu_has_bf16() else "32-true")
+    return {"module": {"fused_adam": cuda, "channels_last": True, "compile": compile_on},
+            "precision": precision, "cudnn_benchmark": cuda}
+
+
+def load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def summarize(times: list[float], cpu: list[float], batch: int) -> dict[str, Any]:
+    med = statistics.median(times)
+    return {"median_s": med, "images_per_s": batch / med, "cpu_median_s": statistics.median(cpu),
+            "min_s": min(times), "max_s": max(times)}
+
+
+def run_mode(mode: str, args: argparse.Namespace, bench: Bench, root: Path) -> dict[str, Any]:
+    settings = mode_settings(mode, args.device, args.compile, args.fast_precision)
+    torch.manual_seed(0)
+    model = bench.build(args.size, **settings["module"])
+    iterations = args.warmup + args.steps + 1
+    loader = _loader(bench, args.size, args.batch, iterations)
+    if args.device == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    torch.backends.cudnn.benchmark = settings["cudnn_benchmark"]
+    load_before = load()
+    if mode == "plain":
+        clock = run_plain(model, loader, args.device, last=iterations - 1)
+    else:
+        clock = run_lightning(model, loader, args.device, settings["precision"], settings["cudnn_benchmark"],
+                              root / mode, args.logger, args.progress_bar)
+    wall, cpu = clock.intervals(args.warmup, args.steps)
+    result = {"times_s": wall, "cpu_times_s": cpu, "load_before": load_before, "load_after": load(),
+              "peak_memory_mib": (torch.cuda.max_memory_allocated() / 2**20) if args.device == "cuda" else None,
+              "settings": settings}
+    del model, loader
+    gc.collect()
+    if settings["module"]["compile"]:
+        torch._dynamo.reset()
+    return result
+
+
+def combine(runs: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+    """Pool the timed iterations of every repeat of one mode."""
+    wall = [t for r in runs for t in r["times_s"]]
+    cpu = [t for r in runs for t in r["cpu_times_s"]]
+    out = summarize(wall, cpu, batch)
+    peaks = [r["peak_memory_mib"] for r in runs if r["peak_memory_mib"] is not None]
+    out |= {"peak_memory_mib": max(peaks) if peaks else None,
+            "per_repeat_median_s": [statistics.median(r["times_s"]) for r in runs],
+            "load": [[r["load_before"], r["load_after"]] for r in runs],
+            "settings": runs[0]["settings"], "times_s": wall, "cpu_times_s": cpu}
+    return out
+
+
+def add_ratios(modes: dict[str, dict[str, Any]]) -> None:
+    base = modes.get("plain")
+    for stats in modes.values():
+        if base is None:
+            stats["speed_vs_plain"] = stats["overhead_pct_vs_plain"] = stats["cpu_overhead_pct_vs_plain"] = None
+            continue
+        stats["speed_vs_plain"] = base["median_s"] / stats["median_s"]
+        stats["overhead_pct_vs_plain"] = 100.0 * (stats["median_s"] / base["median_s"] - 1.0)
+        stats["cpu_overhead_pct_vs_plain"] = 100.0 * (stats["cpu_median_s"] / base["cpu_median_s"] - 1.0)
+
+
+def table(report: dict[str, Any]) -> str:
+    head = (f"{report['model']} {report['size']}px batch {report['batch']} on {report['device_name']}"
+            f" ({report['device']}, {report['threads']} threads); median of {report['steps']} iterations"
+            f" x {report['repeats']} repeat(s) after {report['warmup']} warm-up; load {report['load_start']}")
+    lines = [head, f"{'mode':<10} {'img/s':>9} {'ms/iter':>10} {'vs plain':>9} {'overhead':>9} "
+                   f"{'cpu ms/it':>10} {'cpu ovh':>8} {'peak MiB':>9}  precision"]
+    for mode, s in report["modes"].items():
+        ratio = f"{s['speed_vs_plain']:.3f}x" if s["speed_vs_plain"] is not None else "-"
+        ovh = f"{s['overhead_pct_vs_plain']:+.1f}%" if s["overhead_pct_vs_plain"] is not None else "-"
+        covh = f"{s['cpu_overhead_pct_vs_plain']:+.1f}%" if s["cpu_overhead_pct_vs_plain"] is not None else "-"
+        mem = f"{s['peak_memory_mib']:.0f}" if s["peak_memory_mib"] is not None else "-"
+        lines.append(f"{mode:<10} {s['images_per_s']:>9.3f} {1000 * s['median_s']:>10.1f} {ratio:>9} {ovh:>9} "
+                     f"{1000 * s['cpu_median_s']:>10.1f} {covh:>8} {mem:>9}  {s['settings']['precision']}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/train_step.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, choices=sorted(MODELS))
+    p.add_argument("--size", type=int, default=256, help="image side (default 256)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--steps", type=int, default=50, help="timed iterations per mode and repeat (default 50)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run the modes this many times, interleaved, and pool the iterations (default 1)")
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    p.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                   help="torch.compile in the fast mode (auto: on GPU only; compiling on a small CPU takes minutes)")
+    p.add_argument("--fast-precision", default=None,
+                   help="precision of the fast mode (default bf16-mixed on GPU or a bf16 CPU, else 32-true)")
+    p.add_argument("--logger", choices=("csv", "none"), default="csv",
+                   help="Lightning modes: a CSVLogger (default, like a recipe's logger) or none")
+    p.add_argument("--progress-bar", action="store_true", help="Lightning modes: keep the progress bar on")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--json", type=Path, default=None, help="write the report here")
+    args = p.parse_args(argv)
+    args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in args.mode_list if m not in MODES]
+    if bad or not args.mode_list:
+        p.error(f"--modes {args.modes!r}: expected a comma-separated subset of {','.join(MODES)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device is available")
+    if args.steps < 1 or args.warmup < 0 or args.batch < 1 or args.repeats < 1:
+        p.error("--steps, --batch and --repeats must be >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", module="lightning")
+    bench = MODELS[args.model]
+    report: dict[str, Any] = {
+        "model": args.model, "note": bench.note, "size": args.size, "batch": args.batch, "steps": args.steps,
+        "warmup": args.warmup, "repeats": args.repeats, "device": args.device, "device_name": device_name(args.device),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "logger": args.logger,
+        "progress_bar": args.progress_bar, "statistic": "median of per-iteration times (batch start to next start)",
+        "load_start": load(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    import lightning
+
+    report["lightning"] = lightning.__version__
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.mode_list}
+    with tempfile.TemporaryDirectory(prefix="ganlit-bench-") as tmp:
+        for r in range(args.repeats):
+            for mode in args.mode_list:
+                print(f"[{time.strftime('%H:%M:%S')}] repeat {r + 1}/{args.repeats}: {mode} ...", file=sys.stderr)
+                runs[mode].append(run_mode(mode, args, bench, Path(tmp) / f"r{r}"))
+                report["modes"] = {m: combine(rs, args.batch) for m, rs in runs.items() if rs}
+                add_ratios(report["modes"])
+                report["load_end"] = load()
+                if args.json:
+                    args.json.parent.mkdir(parents=True, exist_ok=True)
+                    args.json.write_text(json.dumps(report, indent=1))
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
