@@ -1,0 +1,85 @@
+"""Smoke runs of bench/train_step.py and bench/data_pipeline.py (their reports, not their timings)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def train_step():
+    return load("train_step")
+
+
+def test_train_step_reports_three_modes(tmp_path, capsys, train_step):
+    out = tmp_path / "gan.json"
+    assert train_step.main(["--model", "gan", "--size", "16", "--steps", "3", "--warmup", "1", "--device", "cpu",
+                            "--threads", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert (report["model"], report["size"], report["batch"], report["device"]) == ("gan", 16, 1, "cpu")
+    assert list(report["modes"]) == ["plain", "lightning", "fast"]
+    for mode, stats in report["modes"].items():
+        assert len(stats["times_s"]) == 3 and all(t > 0 for t in stats["times_s"]), mode
+        assert stats["median_s"] > 0 and stats["images_per_s"] > 0 and stats["cpu_median_s"] >= 0
+        assert stats["speed_vs_plain"] > 0 and stats["peak_memory_mib"] is None  # no GPU memory on CPU
+    assert report["modes"]["plain"]["speed_vs_plain"] == 1.0
+    assert report["modes"]["lightning"]["settings"]["precision"] == "32-true"
+    assert report["modes"]["fast"]["settings"]["module"]["channels_last"] is True
+    assert report["load_start"] and report["threads"] == 1
+    table = capsys.readouterr().out
+    assert "img/s" in table and "lightning" in table and "fast" in table
+
+
+def test_plain_loop_is_the_same_computation_as_the_lightning_module(tmp_path, train_step):
+    # The baseline is honest only if it does the same work: same seed and data, same weights after 3 iterations.
+    bench = train_step.MODELS["gan"]
+    weights = []
+    for mode in ("plain", "lightning"):
+        torch.manual_seed(0)
+        model = bench.build(16, ngf=8, ndf=8, **train_step.mode_settings(mode, "cpu", "off", None)["module"])
+        loader = train_step._loader(bench, 16, 2, 4)
+        torch.manual_seed(1)
+        if mode == "plain":
+            clock = train_step.run_plain(model, loader, "cpu", last=4)
+        else:
+            clock = train_step.run_lightning(model, loader, "cpu", "32-true", False, tmp_path, "none", False)
+        assert len(clock.wall) == 4  # one stamp per batch; all 4 batches trained in both modes
+        weights.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
+    torch.manual_seed(0)
+    initial = [p.detach() for p in bench.build(16, ngf=8, ndf=8).parameters()]
+    assert not any(torch.equal(a, b) for a, b in zip(weights[0], initial))  # every parameter was trained
+
+
+def test_train_step_rejects_unknown_modes(train_step):
+    with pytest.raises(SystemExit):
+        train_step.parse_args(["--model", "gan", "--modes", "plain,turbo"])
+
+
+def test_data_pipeline_reports_images_per_second(tmp_path, capsys):
+    data_pipeline = load("data_pipeline")
+    out = tmp_path / "data.json"
+    assert data_pipeline.main(["--module", "paired,unpaired,celeba", "--workers", "0", "--size", "32",
+                               "--images", "4", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    modules = {m["module"]: m for m in report["modules"]}
+    assert list(modules) == ["paired", "unpaired", "celeba"]
+    # paired: 4 training files; unpaired: max(|A|, |B|) = 4; celeba: 4 listed, 2 held out as test by test_size.
+    assert [modules[m]["results"][0]["images"] for m in modules] == [4, 4, 2]
+    for m in modules.values():
+        r = m["results"][0]
+        assert r["workers"] == 0 and r["images_per_s"] > 0 and r["first_batch_s"] > 0 and r["epoch_s"] > 0
+    assert "img/s" in capsys.readouterr().out
