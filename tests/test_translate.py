@@ -419,3 +419,12 @@ def test_a_thousand_images_take_no_more_memory_than_a_hundred(tmp_path, resnet_w
         peaks[n] = int(line.split()[1])
         assert len(list((tmp_path / f"out{n}").iterdir())) == n
     assert peaks[1000] - peaks[100] < 8 * 1024, peaks  # KiB: less than 8 MiB of growth
+
+
+def test_the_ganlit_command_dispatches_to_translate(tmp_path, capsys, resnet_weights):
+    from ganlit.cli import main as ganlit_main
+
+    write_images(tmp_path / "in", ["a.png"], size=(16, 16))
+    rc = ganlit_main(["translate", "--model", "official:cyclegan", "--weights", str(resnet_weights),
+                      "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--image-size", "16"])
+    assert rc == 0 and (tmp_path / "out" / "a.png").is_file()

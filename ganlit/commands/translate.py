@@ -173,11 +173,8 @@ def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Trans
     net.eval()  # the official test never calls eval(): the generator keeps per-image statistics (use_batch_stats)
     preprocess = make_preprocess(args.image_size or 128, args.crop_size or STARGAN_CROP, False, bicubic=False)
 
-    def vector(values: dict[str, float], option: str, complete: bool) -> Tensor:
-        return _label_vector(values, names, option, complete)
-
     if args.target is not None:
-        c_trg = vector(parse_assignments(args.target, "--target"), "--target", complete=True)
+        c_trg = _label_vector(parse_assignments(args.target, "--target"), names, "--target", complete=True)
 
         def run(x: Tensor) -> Tensor:
             return net(x, c_trg.to(x).expand(x.size(0), -1))
@@ -190,7 +187,7 @@ def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Trans
     except ImportError as err:
         raise InputError(f"the StarGAN test grid needs ganlit.models.stargan.official_test_labels ({err}); "
                          "pass --target to translate to one label vector") from None
-    c_org = vector(parse_assignments(args.source, "--source") if args.source else {}, "--source", complete=False)
+    c_org = _label_vector(parse_assignments(args.source or "", "--source"), names, "--source", complete=False)
 
     def grid(x: Tensor) -> Tensor:
         c = c_org.to(x).expand(x.size(0), -1)
