@@ -60,9 +60,14 @@ def test_defaults_are_the_paper_networks_and_optimiser():
     assert (model.lr_constant, model.lr_decay, model.schedule_unit) == (100, 100, "epoch")
 
 
-@pytest.mark.parametrize(("kw", "expected"), [({"n_layers": 1}, 139_585), ({"d_arch": "pixel"}, 9_024)])
-def test_discriminator_variants_have_the_reference_sizes(kw, expected):
-    assert num_parameters(Pix2Pix(image_size=256, ngf=1, **kw).discriminator) == expected
+@pytest.mark.parametrize(("kw", "cls", "expected"), [
+    ({"n_layers": 1}, PatchDiscriminator, 139_585),
+    ({"n_layers": 5}, PatchDiscriminator, 11_159_361),
+    ({"d_arch": "pixel"}, PixelDiscriminator, 9_024),
+])
+def test_discriminator_variants_have_the_reference_sizes(kw, cls, expected):
+    d = Pix2Pix(image_size=256, ngf=1, **kw).discriminator
+    assert isinstance(d, cls) and num_parameters(d) == expected
 
 
 def test_linear_decay_after_100_constant_epochs():

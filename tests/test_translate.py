@@ -8,6 +8,7 @@ references of tests/test_networks_translation.py and tests/test_hub.py, and the 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -56,7 +57,8 @@ def tensor2im(y: torch.Tensor) -> np.ndarray:
 
 def rounded(y: torch.Tensor) -> np.ndarray:
     """StarGAN's denorm + torchvision save_image (rounding), ganlit's own conversion too."""
-    return ((y[0].detach().float() + 1) / 2).clamp(0, 1).mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    unit = ((y[0].detach().float() + 1) / 2).clamp(0, 1)
+    return unit.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def read(path: Path) -> np.ndarray:
@@ -100,7 +102,8 @@ def test_official_pix2pix_eval_equals_the_reference_forward(tmp_path, capsys, un
         assert diff.max() <= 1 and diff.mean() < 0.01
 
 
-def test_official_pix2pix_default_is_training_mode_with_per_image_statistics(tmp_path, capsys, unet_weights, monkeypatch):
+def test_official_pix2pix_default_is_training_mode_with_per_image_statistics(
+        tmp_path, capsys, unet_weights, monkeypatch):
     weights, sd = unet_weights
     inputs = write_images(tmp_path / "in", ["a.png", "b.png", "c.png"])
     for batch in (1, 3):
@@ -149,8 +152,8 @@ def test_official_stargan_target_uses_center_crop_and_per_image_statistics(tmp_p
     weights, sd = stargan_weights
     (path,) = write_images(tmp_path / "in", ["000001.jpg"], size=(200, 220))
     rc, _, err = run(capsys, "--model", "official:stargan", "--weights", weights, "--attrs", "Black_Hair,Male,Young",
-                     "--target", "Black_Hair=0,Male=1,Young=1", "--input", tmp_path / "in", "--output", tmp_path / "out",
-                     "--image-size", 32)
+                     "--target", "Black_Hair=0,Male=1,Young=1", "--input", tmp_path / "in",
+                     "--output", tmp_path / "out", "--image-size", 32)
     assert rc == 0, err
     x = official_input(path, 32, box=CELEBA_BOX, method=Image.BILINEAR)
     expected = rounded(reference_stargan(sd, x, torch.tensor([[0.0, 1.0, 1.0]]), 1))
@@ -199,7 +202,7 @@ def test_official_stargan_option_errors(tmp_path, capsys, stargan_weights, args,
     rc, _, err = run(capsys, "--model", "official:stargan", "--weights", weights, "--input", tmp_path / "in",
                      "--output", tmp_path / "out", *args)
     assert rc == 2
-    assert len(err.strip().splitlines()) == 1 and __import__("re").search(message, err), err
+    assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
     assert not (tmp_path / "out").exists()
 
 
@@ -382,8 +385,10 @@ def test_other_bad_arguments(tmp_path, capsys, resnet_weights):
     cases = [
         (["--model", "official:munit", "--weights", resnet_weights], "official:pix2pix | official:cyclegan"),
         (["--model", "official:cyclegan"], "needs --weights"),
-        (["--model", "official:cyclegan", "--weights", resnet_weights, "--target", "a=1"], "only applies to official:stargan"),
-        (["--model", "official:cyclegan", "--weights", resnet_weights, "--input", tmp_path / "nothing"], "does not exist"),
+        (["--model", "official:cyclegan", "--weights", resnet_weights, "--target", "a=1"],
+         "only applies to official:stargan"),
+        (["--model", "official:cyclegan", "--weights", resnet_weights, "--input", tmp_path / "nothing"],
+         "does not exist"),
     ]
     for args, message in cases:
         base = ["--input", tmp_path / "in"] if "--input" not in args else []

@@ -10,9 +10,10 @@ One PNG per input image, named after the input's stem. A ganlit checkpoint's ``t
 gets only the options given (``--eval`` -> ``eval_mode=True``, ``--target`` -> ``target={name: value}``,
 ``--reference`` -> ``reference`` [N, C, H, W], ``--remove`` -> ``remove=True``); a StarGAN-like model (one whose
 translate takes ``c_org``) gets the inputs' labels from ``--source``, all 0 when not given, as for
-``official:stargan``: the true attributes of an arbitrary file are unknown. The input folder is streamed in batches (memory
-does not grow with the number of images); a file that is not an image, or cannot be decoded, is skipped
-with a warning naming it and the rest continues. Exit codes: 0 written; 2 bad input (missing or unsafe
+``official:stargan``: the true attributes of an arbitrary file are unknown.
+
+The input folder is streamed in batches (memory does not grow with the number of images); a file that is
+not an image, or cannot be decoded, is skipped with a warning naming it and the rest continues. Exit codes: 0 written; 2 bad input (missing or unsafe
 weights file, output folder that already holds files without ``--overwrite``, options that do not apply),
 reported as one line without a traceback.
 """
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the translated PNGs")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="ganlit checkpoints: the direction to translate (default AtoB); official files hold one generator")
+                   help="ganlit checkpoints: the direction to translate (default AtoB); "
+                        "an official file holds one generator")
     p.add_argument("--eval", action="store_true",
                    help="BatchNorm running statistics and no dropout (default: the official test's training mode)")
     p.add_argument("--no-dropout", action="store_true", help="official:pix2pix/cyclegan built without dropout")
@@ -64,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove", action="store_true", help="remove instead of apply (makeup removal)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--image-size", type=int, default=None,
-                   help="resize inputs to this square size (default: the checkpoint's image_size; official: 256, StarGAN 128)")
+                   help="resize inputs to this square size "
+                        "(default: the checkpoint's image_size; official: 256, StarGAN 128)")
     p.add_argument("--crop-size", type=int, default=None,
                    help="center-crop to this size before resizing (default: none; official:stargan 178)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the images (default 0)")
@@ -83,7 +86,9 @@ def parse_assignments(text: str, option: str) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise InputError(f"{option} {text!r}: expected name=value pairs separated by commas, e.g. Male=1,Young=0") from None
+            raise InputError(
+                f"{option} {text!r}: expected name=value pairs separated by commas, e.g. Male=1,Young=0"
+            ) from None
     return out
 
 
@@ -222,7 +227,9 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
         raise InputError("--attrs is for official:stargan; a ganlit checkpoint knows its attribute names")
     model = load_module(args.model, map_location=device)
     if not callable(getattr(model, "translate", None)):
-        raise InputError(f"{args.model}: {type(model).__name__} has no translate(); use `ganlit sample` for sampling models")
+        raise InputError(
+            f"{args.model}: {type(model).__name__} has no translate(); use `ganlit sample` for sampling models"
+        )
     size = args.image_size or int(getattr(model, "image_size", 0) or model.hparams.get("image_size", 256))
     grayscale = int(getattr(model, "channels", 3)) == 1
     preprocess = make_preprocess(size, args.crop_size, grayscale, bicubic=True)
@@ -336,7 +343,8 @@ def batches(files: list[Path], preprocess: Callable[[Image.Image], Tensor], batc
 
 
 def output_names(files: list[Path]) -> list[str]:
-    """``<stem>.png`` per input; inputs sharing a stem (``a.jpg``, ``a.png``) get ``<stem>_<ext>.png`` after the first."""
+    """``<stem>.png`` per input; inputs sharing a stem (``a.jpg``, ``a.png``) get ``<stem>_<ext>.png`` after
+    the first."""
     names, used = [], set()
     for path in files:
         name = f"{path.stem}.png"
@@ -404,7 +412,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (InputError, FileNotFoundError, UnsafeCheckpointError, OutputExistsError, ValueError) as err:
         return _error(str(err))
     except Exception as err:  # a file torch cannot parse at all: still one line, no traceback
-        return _error(f"cannot load {args.weights or args.model}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        first_line = (str(err).splitlines() or [""])[0]
+        return _error(f"cannot load {args.weights or args.model}: {type(err).__name__}: {first_line}")
     if args.direction is not None and args.model.startswith("official:"):
         warn("--direction has no effect on official weights: a released file holds one generator")
 
