@@ -25,6 +25,29 @@ def generator_key(direction: str) -> str:
     return DIRECTIONS[direction]
 
 
+def keep_fixed_inputs(model: GANModule, batch: dict, num: int) -> None:
+    """Fill ``model.fixed_A``/``fixed_B`` from the first training batches until they hold ``num`` images each,
+    so the sample grid follows the same images all run long (with batch 1, from the first ``num`` batches)."""
+    have = model.fixed_A.size(0) if model.fixed_A.numel() else 0
+    if have >= num:
+        return
+    for key in ("A", "B"):
+        new = batch[key][: num - have].detach().clone()
+        old = getattr(model, f"fixed_{key}")
+        setattr(model, f"fixed_{key}", new if have == 0 else torch.cat([old, new]))
+
+
+@torch.no_grad()
+def translate_eval(model: GANModule, x: Tensor, direction: str) -> Tensor:
+    """``model.translate`` with the sampling networks in eval mode, restoring their mode afterwards."""
+    nets = model.sampling_nets()
+    was = nets.training
+    nets.eval()
+    y = model.translate(x, direction)
+    nets.train(was)
+    return y
+
+
 class CycleGAN(GANModule):
     """Zhu et al. (2017): two mappings G: A -> B and F: B -> A trained with the full objective of Eq. 3,
     L_GAN(G, D_B) + L_GAN(F, D_A) + lambda L_cyc(G, F) (Eq. 2), plus the identity loss of sec. 5.2.
@@ -49,7 +72,7 @@ class CycleGAN(GANModule):
         lambda_identity: identity weight relative to the cycle weight (0.5; 0 turns it off).
         gan_loss: adversarial loss on the raw D outputs (``lsgan`` is the paper's).
         pool_size: images per fake pool (50; 0 means no pool).
-        num_samples: images per domain in the sample grid (taken from the first training batches).
+        num_samples: images per domain in the sample grid (the first ones trained on).
         **kwargs: the :class:`GANModule` training arguments (cadence, schedule, EMA, ...).
     """
 
@@ -166,33 +189,21 @@ class CycleGAN(GANModule):
 
     # --------------------------------------------------------------- samples and evaluation
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # The sample grid follows the same few training images all run long.
-        if self.fixed_A.numel() == 0:
-            self.fixed_A = batch["A"][: self.num_samples].detach().clone()
-            self.fixed_B = batch["B"][: self.num_samples].detach().clone()
-
-    @torch.no_grad()
-    def _translate_eval(self, x: Tensor, direction: str) -> Tensor:
-        nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        y = self.translate(x, direction)
-        nets.train(was)
-        return y
+        keep_fixed_inputs(self, batch, self.num_samples)
 
     def sample_images(self) -> Optional[tuple[Tensor, int]]:
         """Rows: A, G(A), F(G(A)), B, F(B), G(F(B)), in [0, 1]."""
         if self.fixed_A.numel() == 0:
             return None
         a, b = self.fixed_A, self.fixed_B
-        fake_b, fake_a = self._translate_eval(a, "AtoB"), self._translate_eval(b, "BtoA")
-        rows = [a, fake_b, self._translate_eval(fake_b, "BtoA"), b, fake_a, self._translate_eval(fake_a, "AtoB")]
+        fake_b, fake_a = translate_eval(self, a, "AtoB"), translate_eval(self, b, "BtoA")
+        rows = [a, fake_b, translate_eval(self, fake_b, "BtoA"), b, fake_a, translate_eval(self, fake_a, "AtoB")]
         if a.size(1) != b.size(1):  # channels_b differs: one grid needs one channel count
             rows = [r.expand(-1, 3, -1, -1) if r.size(1) == 1 else r for r in rows]
         return (torch.cat(rows) + 1) / 2, a.size(0)
 
     def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
         return {
-            "AtoB": (batch["B"], self._translate_eval(batch["A"], "AtoB")),
-            "BtoA": (batch["A"], self._translate_eval(batch["B"], "BtoA")),
+            "AtoB": (batch["B"], translate_eval(self, batch["A"], "AtoB")),
+            "BtoA": (batch["A"], translate_eval(self, batch["B"], "BtoA")),
         }

@@ -10,13 +10,13 @@ from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.base import GANModule
-from ganlit.models.cyclegan import generator_key
+from ganlit.models.cyclegan import generator_key, keep_fixed_inputs, translate_eval
 from ganlit.networks.discogan import DiscoGANDiscriminator, DiscoGANGenerator
 
 
 class DiscoGAN(GANModule):
-    """Kim et al. (2017): G_AB, G_BA with the reconstruction loss of sec. 3.2 (L_G = L_GAN_B + L_CONST_A + the
-    mirror terms, eq. 5-6), D_A and D_B with L_D = L_D_A + L_D_B (eq. 7), as the official code weighs them.
+    """Kim et al. (2017): the DiscoGAN objective, L_G = L_GAN_B + L_CONST_A + L_GAN_A + L_CONST_B for G_AB and
+    G_BA, L_D = L_D_A + L_D_B for D_A and D_B, weighted as the official code weighs them.
 
     Per direction (A -> B shown): ``(1 - rate) * (0.1 * BCE(D_B(G_AB(a)) -> real) + 0.9 * FM_B) +
     rate * MSE(G_BA(G_AB(a)), a)``, where FM_B is feature matching on D_B's three inner layers (squared
@@ -40,7 +40,7 @@ class DiscoGAN(GANModule):
         gan_weight, fm_weight: the weights of the GAN and feature-matching terms (0.1, 0.9).
         starting_rate, default_rate, gan_curriculum: the reconstruction rate schedule (0.01 -> 0.5 at 10,000).
         normalized: batches are in [-1, 1] instead of [0, 1].
-        num_samples: images per domain in the sample grid (taken from the first training batch).
+        num_samples: images per domain in the sample grid (the first ones trained on).
         **kwargs: the :class:`GANModule` training arguments.
     """
 
@@ -121,9 +121,9 @@ class DiscoGAN(GANModule):
         logs["d_loss"] = total
         return total, logs
 
-    def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Any]]:
         rate = self.rate()
-        logs: dict[str, Tensor] = {}
+        logs: dict[str, Any] = {}
         total = 0.0
         # (target domain judged, its fake, the source images, their reconstruction)
         for target, fake, source, rec, name in (("B", out["AB"], out["A"], out["ABA"], "A2B"),
@@ -138,23 +138,12 @@ class DiscoGAN(GANModule):
             loss = (1 - rate) * (self.gan_weight * gan + self.fm_weight * fm) + rate * recon
             logs |= {f"g_gan_{name}": gan, f"fm_{name}": fm, f"recon_{name[0]}": recon}
             total = total + loss
-        logs |= {"g_loss": total, "rate": torch.tensor(rate)}
+        logs |= {"g_loss": total, "rate": rate}
         return total, logs
 
     # --------------------------------------------------------------- samples and evaluation
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        if self.fixed_A.numel() == 0:
-            self.fixed_A = batch["A"][: self.num_samples].detach().clone()
-            self.fixed_B = batch["B"][: self.num_samples].detach().clone()
-
-    @torch.no_grad()
-    def _translate_eval(self, x: Tensor, direction: str) -> Tensor:
-        nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        y = self.translate(x, direction)
-        nets.train(was)
-        return y
+        keep_fixed_inputs(self, batch, self.num_samples)
 
     def _symmetric(self, x: Tensor) -> Tensor:
         """Batch images -> [-1, 1]."""
@@ -165,10 +154,10 @@ class DiscoGAN(GANModule):
         if self.fixed_A.numel() == 0:
             return None
         a, b = self._symmetric(self.fixed_A), self._symmetric(self.fixed_B)
-        ab, ba = self._translate_eval(a, "AtoB"), self._translate_eval(b, "BtoA")
-        rows = [a, ab, self._translate_eval(ab, "BtoA"), b, ba, self._translate_eval(ba, "AtoB")]
+        ab, ba = translate_eval(self, a, "AtoB"), translate_eval(self, b, "BtoA")
+        rows = [a, ab, translate_eval(self, ab, "BtoA"), b, ba, translate_eval(self, ba, "AtoB")]
         return (torch.cat(rows) + 1) / 2, a.size(0)
 
     def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
         a, b = self._symmetric(batch["A"]), self._symmetric(batch["B"])
-        return {"AtoB": (b, self._translate_eval(a, "AtoB")), "BtoA": (a, self._translate_eval(b, "BtoA"))}
+        return {"AtoB": (b, translate_eval(self, a, "AtoB")), "BtoA": (a, translate_eval(self, b, "BtoA"))}
