@@ -1,7 +1,7 @@
 """Images per second of ganlit's real data modules, per DataLoader worker count.
 
     python bench/data_pipeline.py --module paired|unpaired|celeba[,...] [--workers 0,1,2,4] [--size 256] \\
-        [--images 200] [--batch-size N] [--json out.json]
+        [--images 200] [--batch-size N] [--threads N] [--json out.json]
 
 Writes a dataset tree in the real on-disk format into a temporary folder (pix2pix A|B JPEGs of 2*size x size;
 CycleGAN trainA/trainB JPEGs of size x size; CelebA 178x218 aligned JPEGs with ``list_attr_celeba.txt``),
@@ -155,7 +155,9 @@ def run(name: str, workers: list[int], size: Optional[int], images: int, batch: 
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"data pipeline on {report['cpu']} ({report['cpu_count']} cores); load {report['load_start']}"]
+    threads = report["main_threads"]
+    lines = [f"data pipeline on {report['cpu']} ({report['cpu_count']} cores); main process threads: torch "
+             f"{threads['torch']}, OpenCV {threads['opencv']}; load {report['load_start']}"]
     lines.append(f"{'module':<10} {'size':>5} {'batch':>6} {'workers':>8} {'img/s':>9} {'first batch s':>14} {'epoch s':>8}")
     for m in report["modules"]:
         for r in m["results"]:
@@ -181,6 +183,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=None, help="image_size (default 256; celeba 128, StarGAN's)")
     p.add_argument("--images", type=int, default=200, help="training images in the generated tree (default 200)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the module's (paired/unpaired 1, celeba 16)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and OpenCV threads of the main process (default: theirs); workers use one each")
     p.add_argument("--json", type=Path, default=None, help="write the report here")
     args = p.parse_args(argv)
     args.modules = [m.strip() for m in args.module.split(",") if m.strip()]
@@ -198,7 +202,15 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    import cv2
+
+    if args.threads:
+        # With 0 workers the main process decodes and augments; on a busy machine its thread pools can
+        # spin-wait and run several times slower than one thread.
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     report: dict[str, Any] = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                              "main_threads": {"torch": torch.get_num_threads(), "opencv": cv2.getNumThreads()},
                               "load_start": load(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                               "statistic": "images/s over one training epoch after its first batch", "modules": []}
     with tempfile.TemporaryDirectory(prefix="ganlit-data-bench-") as tmp:

@@ -24,6 +24,17 @@ def train_step():
     return load("train_step")
 
 
+@pytest.fixture(autouse=True)
+def keep_thread_counts():
+    # The scripts' --threads sets process-wide thread pools; the tests after these keep theirs.
+    import cv2
+
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
+
+
 def test_train_step_reports_three_modes(tmp_path, capsys, train_step):
     out = tmp_path / "gan.json"
     assert train_step.main(["--model", "gan", "--size", "16", "--steps", "3", "--warmup", "1", "--device", "cpu",
@@ -73,8 +84,9 @@ def test_data_pipeline_reports_images_per_second(tmp_path, capsys):
     data_pipeline = load("data_pipeline")
     out = tmp_path / "data.json"
     assert data_pipeline.main(["--module", "paired,unpaired,celeba", "--workers", "0", "--size", "32",
-                               "--images", "4", "--json", str(out)]) == 0
+                               "--images", "4", "--threads", "1", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
+    assert report["main_threads"] == {"torch": 1, "opencv": 1} and report["load_start"]
     modules = {m["module"]: m for m in report["modules"]}
     assert list(modules) == ["paired", "unpaired", "celeba"]
     # paired: 4 training files; unpaired: max(|A|, |B|) = 4; celeba: 4 listed, 2 held out as test by test_size.
