@@ -138,5 +138,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not argv:
         print(_usage())
         return 2
-    GanlitCLI(args=argv)
+    from ganlit.weights import MissingWeightsError
+
+    try:
+        GanlitCLI(args=argv)
+    except MissingWeightsError as err:  # one clear paragraph, no traceback
+        print(f"ganlit: {err}", file=sys.stderr)
+        return 2
     return 0
