@@ -115,7 +115,10 @@ class CycleGAN(GANModule):
         def generator(c_in: int, c_out: int) -> ResnetGenerator:
             return ResnetGenerator(c_in, c_out, ngf, n_blocks, norm, use_dropout, padding)
 
-        self.generators = nn.ModuleDict({"A2B": generator(channels, channels_b), "B2A": generator(channels_b, channels)})
+        self.generators = nn.ModuleDict({
+            "A2B": generator(channels, channels_b),
+            "B2A": generator(channels_b, channels),
+        })
         self.discriminators = nn.ModuleDict({
             "A": PatchDiscriminator(channels, ndf, n_layers, norm),
             "B": PatchDiscriminator(channels_b, ndf, n_layers, norm),

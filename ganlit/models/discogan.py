@@ -105,10 +105,9 @@ class DiscoGAN(GANModule):
 
     # --------------------------------------------------------------- losses
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
+        # Only the translations: the D iterations (one in three) need no reconstructions.
         a, b = self._unit(batch["A"]), self._unit(batch["B"])
-        g = self.generators
-        ab, ba = g["A2B"](a), g["B2A"](b)
-        return {"A": a, "B": b, "AB": ab, "BA": ba, "ABA": g["B2A"](ab), "BAB": g["A2B"](ba)}
+        return {"A": a, "B": b, "AB": self.generators["A2B"](a), "BA": self.generators["B2A"](b)}
 
     def discriminator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         logs, total = {}, 0.0
@@ -125,16 +124,16 @@ class DiscoGAN(GANModule):
         rate = self.rate()
         logs: dict[str, Any] = {}
         total = 0.0
-        # (target domain judged, its fake, the source images, their reconstruction)
-        for target, fake, source, rec, name in (("B", out["AB"], out["A"], out["ABA"], "A2B"),
-                                                ("A", out["BA"], out["B"], out["BAB"], "B2A")):
+        # (target domain judged, its fake, the source images, the generator back)
+        for target, fake, source, back, name in (("B", out["AB"], out["A"], "B2A", "A2B"),
+                                                 ("A", out["BA"], out["B"], "A2B", "B2A")):
             d = self.discriminators[target]
             with torch.no_grad():
                 _, real_feats = d(out[target])
             fake_logit, fake_feats = d(fake)
             gan = losses.g_loss("vanilla", fake_logit)
             fm = losses.feature_matching(real_feats, fake_feats)
-            recon = F.mse_loss(rec, source)
+            recon = F.mse_loss(self.generators[back](fake), source)
             loss = (1 - rate) * (self.gan_weight * gan + self.fm_weight * fm) + rate * recon
             logs |= {f"g_gan_{name}": gan, f"fm_{name}": fm, f"recon_{name[0]}": recon}
             total = total + loss
