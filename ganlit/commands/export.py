@@ -185,7 +185,8 @@ def exportable(model: nn.Module, direction: Optional[str] = None, eval_mode: boo
         if isinstance(model, DiscoGAN):
             net = UnitRange(net)
         return Exportable(net, {"x": _images(2, c, size)}, {"x": image.format(c=c, s=size)}, IMAGES,
-                          meta | {"mode": "eval", "direction": direction, "network": f"generators[{key!r}]"})
+                          meta | {"mode": "eval", "direction": direction,
+                                  "network": f"generators[{key!r}]" + (" (EMA average)" if ema else "")})
     raise ExportError(f"{name}: ganlit export knows GAN, CGAN, Pix2Pix, PAN, CycleGAN, DiscoGAN, StarGAN and "
                       f"PairedCycleGAN (and their subclasses); {type(model).__module__}.{name} is none of them")
 
