@@ -385,6 +385,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         "threads": torch.get_num_threads(), "torch": torch.__version__, "logger": args.logger,
         "progress_bar": args.progress_bar, "statistic": "median of per-iteration times (batch start to next start)",
         "load_start": load(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        # fp32 on a GPU: convolutions may use TF32 (cudnn's default), matmuls follow this setting.
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
     }
     import lightning
 
