@@ -17,6 +17,7 @@ def readme_files() -> dict[str, str]:
     return files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", ["my_wgan.yaml", "my_smooth_cgan.yaml"])
 def test_readme_extension_examples_train(recipe, tmp_path, monkeypatch):
     for name, text in readme_files().items():

@@ -32,6 +32,7 @@ def test_loader_state_round_trip():
     assert [b.tolist() for b in fresh] == rest and len(seen + rest) == 5
 
 
+@pytest.mark.slow
 def test_cgan_resumes_exactly_mid_epoch(tmp_path):
     # 1,500 training digits at batch 128: 11 iterations per epoch; stop after 15 iterations (30 optimizer steps).
     assert_exact_resume(lambda: CGAN(image_size=16, ngf=8, ndf=8, ema_decay=0.9),
