@@ -120,7 +120,13 @@ def official_lrs(lr: float, num_iters: int, num_iters_decay: int, lr_update_step
 def test_schedule_through_training_matches_the_official_loop(tmp_path, schedule):
     m = tiny(lr_g=0.5, lr_d=0.5, lr_constant=4, lr_decay=6, lr_update_step=2, lr_schedule=schedule, n_critic=1)
     seen = []
-    m.discriminator_loss = lambda b, out, f=m.discriminator_loss: (seen.append(m.optimizers()[1].param_groups[0]["lr"]), f(b, out))[1]
+    d_loss = m.discriminator_loss
+
+    def spy(b, out):
+        seen.append(m.optimizers()[1].param_groups[0]["lr"])
+        return d_loss(b, out)
+
+    m.discriminator_loss = spy
     trainer(tmp_path, max_epochs=1).fit(m, loader(20))
     if schedule == "official":
         assert seen == pytest.approx(official_lrs(0.5, 10, 6, 2))
@@ -136,7 +142,7 @@ def test_one_g_step_per_five_d_steps(tmp_path):
     calls = []
     for name in ("discriminator_loss", "generator_loss"):
         f = getattr(m, name)
-        setattr(m, name, lambda b, out, f=f, name=name: (calls.append((name[0].upper(), int(m.iteration))), f(b, out))[1])
+        setattr(m, name, lambda b, out, f=f, p=name[0].upper(): (calls.append((p, int(m.iteration))), f(b, out))[1])
     g0 = [p.detach().clone() for p in m.generator.parameters()]
     t = trainer(tmp_path, max_epochs=1)
     t.fit(m, loader(20))
@@ -291,7 +297,8 @@ def test_official_weights_load_and_translate_as_the_network(tmp_path):
     # A dict of every attribute, or a partial one completed from the input's labels, gives the same labels.
     same = model.translate(x, target=dict(zip(ATTRS5, [0, 1, 0, 1, 0])))
     assert torch.allclose(same[0], expected[0], atol=1e-6)
-    partial = model.translate(x, target={"Blond_Hair": 1, "Black_Hair": 0, "Male": 1}, c_org=torch.tensor([[1.0, 0, 0, 0, 0]] * 2))
+    c_org = torch.tensor([[1.0, 0, 0, 0, 0]] * 2)
+    partial = model.translate(x, target={"Blond_Hair": 1, "Black_Hair": 0, "Male": 1}, c_org=c_org)
     assert torch.allclose(partial[0], expected[0], atol=1e-6)
     with pytest.raises(ValueError, match="no value for"):
         model.translate(x, target={"Male": 1})

@@ -204,8 +204,8 @@ class StarGAN(GANModule):
         if c.dim() == 1:
             c = c.unsqueeze(0).expand(n, -1)
         if c.shape != (n, self.num_attrs):
-            raise ValueError(f"target has shape {tuple(c.shape)}, expected [{self.num_attrs}] or [{n}, {self.num_attrs}]"
-                             f" over {self.attr_names}")
+            raise ValueError(f"target has shape {tuple(c.shape)}, expected [{self.num_attrs}] or "
+                             f"[{n}, {self.num_attrs}] over {self.attr_names}")
         return c
 
     # --------------------------------------------------------------- translation
