@@ -145,4 +145,21 @@ def main(argv: Optional[list[str]] = None) -> int:
     except MissingWeightsError as err:  # one clear paragraph, no traceback
         print(f"ganlit: {err}", file=sys.stderr)
         return 2
+    finally:
+        _finish_wandb_run()
     return 0
+
+
+def _finish_wandb_run() -> None:
+    """Close the W&B run this command opened, so a second command in the same process starts its own run.
+
+    Lightning's WandbLogger reuses ``wandb.run`` when one is still open, which would log a second fit (a notebook,
+    a sweep script) into the first one's run.
+    """
+    wandb = sys.modules.get("wandb")
+    if wandb is None:
+        return
+    if getattr(wandb, "run", None) is not None:
+        wandb.finish()
+    # wandb caches its settings (WANDB_MODE included) process-wide; the next command reads them afresh.
+    wandb.teardown()

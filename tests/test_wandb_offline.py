@@ -52,6 +52,8 @@ def test_offline_run_folder_holds_metrics_grids_config_and_protocol(tmp_path, mo
         monkeypatch.setenv(var, str(tmp_path / "wandb_home"))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.chdir(tmp_path)
+    # An earlier test's disabled run must not be reused: ganlit.cli.main closes the run it opened.
+    assert wandb.run is None
     recipe = yaml.safe_load((RECIPES / "quickstart.yaml").read_text())
     recipe["trainer"].update(max_epochs=2, limit_train_batches=2, enable_progress_bar=False)
     for callback in recipe["trainer"]["callbacks"]:
