@@ -15,3 +15,23 @@ import pytest  # noqa: E402
 def _run_in_tmp_path(tmp_path, monkeypatch):
     """Every test runs in its own folder: runs, sample grids and outputs never land in the checkout."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def torch_home(tmp_path_factory):
+    """A TORCH_HOME holding a randomly initialised Inception state dict under the official file name."""
+    import torch
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+    from ganlit.metrics import INCEPTION_FILE
+
+    home = tmp_path_factory.mktemp("torch_home")
+    with pytest.MonkeyPatch.context() as mp:
+        # Build the architecture without its weights: no download, no load.
+        mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: None)
+        mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        torch.manual_seed(0)
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    (home / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(net.state_dict(), home / "hub" / "checkpoints" / INCEPTION_FILE)
+    return home

@@ -29,23 +29,6 @@ def cgan_ckpt(tmp_path_factory) -> Path:
     return out / "cgan.ckpt"
 
 
-@pytest.fixture(scope="module")
-def torch_home(tmp_path_factory) -> Path:
-    """A TORCH_HOME holding a randomly initialised Inception state dict under the official file name."""
-    from torch_fidelity import feature_extractor_inceptionv3 as fe
-
-    home = tmp_path_factory.mktemp("torch_home")
-    with pytest.MonkeyPatch.context() as mp:
-        # Build the architecture without its weights: no download, no load.
-        mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: None)
-        mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
-        torch.manual_seed(0)
-        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    (home / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(net.state_dict(), home / "hub" / "checkpoints" / INCEPTION_FILE)
-    return home
-
-
 def test_digits_features_from_the_quickstart_recipe_print_table_protocol_and_json(cgan_ckpt, tmp_path, capsys):
     out = tmp_path / "eval.json"
     rc = ganlit(["evaluate", "--ckpt", str(cgan_ckpt), "--config", str(RECIPES / "quickstart.yaml"),
