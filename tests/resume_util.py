@@ -17,25 +17,26 @@ def _trainer(root: Path, **kw) -> L.Trainer:
 
 
 def assert_exact_resume(make_model: Callable[[], L.LightningModule], make_data: Callable[[], L.LightningDataModule],
-                        tmp_path: Path, epochs: int = 2, stop_after_steps: int = 0) -> None:
+                        tmp_path: Path, epochs: int = 2, stop_after_steps: int = 0, **trainer_kw) -> None:
     """Train ``epochs`` in one go; train again, stop after ``stop_after_steps`` optimizer steps (mid-epoch), save,
-    resume from the file in a fresh process state, and require identical weights, buffers and optimizer states."""
+    resume from the file in a fresh process state, and require identical weights, buffers and optimizer states.
+    ``trainer_kw`` (e.g. ``limit_train_batches``) go to all three trainers."""
     L.seed_everything(0)
     full = make_model()
-    _trainer(tmp_path / "full", max_epochs=epochs).fit(full, make_data())
+    _trainer(tmp_path / "full", max_epochs=epochs, **trainer_kw).fit(full, make_data())
 
     L.seed_everything(0)
     first = make_model()
     # The checkpoint is written by ModelCheckpoint during training, as in a run that gets killed.
     saver = ModelCheckpoint(dirpath=tmp_path / "ckpts", every_n_train_steps=stop_after_steps, save_top_k=-1)
-    t = _trainer(tmp_path / "half", max_steps=stop_after_steps, callbacks=[saver])
+    t = _trainer(tmp_path / "half", max_steps=stop_after_steps, callbacks=[saver], **trainer_kw)
     t.fit(first, make_data())
     (ckpt,) = (tmp_path / "ckpts").glob("*.ckpt")
     assert 0 < int(first.iteration) < int(full.iteration), "the stop must fall strictly inside the run"
 
     L.seed_everything(123)  # whatever the process state is, the checkpoint decides
     resumed = make_model()
-    rt = _trainer(tmp_path / "resumed", max_epochs=epochs)
+    rt = _trainer(tmp_path / "resumed", max_epochs=epochs, **trainer_kw)
     rt.fit(resumed, make_data(), ckpt_path=ckpt)
 
     a, b = full.state_dict(), resumed.state_dict()

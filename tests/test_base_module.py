@@ -135,3 +135,25 @@ def test_checkpoint_round_trip_keeps_counter_and_ema(tmp_path):
     resumed = ToyGAN(ema_decay=0.9, n_critic=2)
     trainer(tmp_path, limit_train_batches=4, max_epochs=2).fit(resumed, loader(), ckpt_path=path)
     assert int(resumed.iteration) == 8
+
+
+def test_losses_reach_the_logger_every_log_every_n_steps(tmp_path):
+    """Loss terms are logged only on the iterations whose values the logger receives (each `self.log` costs CPU)."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    model = ToyGAN()
+    calls = []
+    log_dict = model.log_dict
+    model.log_dict = lambda metrics, **kw: (calls.append(int(model.iteration)), log_dict(metrics, **kw))
+    logger = CSVLogger(tmp_path, name="csv", version=0)
+    trainer(tmp_path, logger=logger, log_every_n_steps=3).fit(model, loader(n=64, batch_size=8))  # 8 iterations
+    assert calls == [2, 2, 5, 5]  # D and G terms of iterations 2 and 5 only
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "version_0" / "metrics.csv")))
+    logged = [int(r["step"]) for r in rows if r.get("train/g_loss")]
+    assert logged == [2, 5]  # Lightning's 0-based step of the 3rd and 6th batch
+    for row in rows:
+        if row.get("train/g_loss"):
+            assert row["train/d_loss"] and row["train/lr_g"] and float(row["train/lr_g"]) == pytest.approx(2e-4)
+    assert "train/g_loss" in model.trainer.callback_metrics
