@@ -53,5 +53,5 @@ def trainer(tmp_path, **kw) -> L.Trainer:
     kw.setdefault("max_epochs", 1)
     kw.setdefault("logger", False)
     kw.setdefault("enable_checkpointing", False)
-    return L.Trainer(default_root_dir=tmp_path, enable_progress_bar=False, enable_model_summary=False,
-                     accelerator="cpu", **kw)
+    kw.setdefault("accelerator", "cpu")
+    return L.Trainer(default_root_dir=tmp_path, enable_progress_bar=False, enable_model_summary=False, **kw)
