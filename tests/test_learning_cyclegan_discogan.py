@@ -59,6 +59,8 @@ def scores(model, image_size: int) -> dict[str, tuple[float, float]]:
 
 
 def assert_learned(result: dict[str, tuple[float, float]]) -> None:
+    print("\n(class kept, in target domain) per direction:",
+          {d: (round(k, 3), round(i, 3)) for d, (k, i) in result.items()})
     for direction, (kept, in_domain) in result.items():
         assert kept >= 0.9, f"{direction}: only {kept:.1%} of the translated digits keep their class ({result})"
         assert in_domain >= 0.9, f"{direction}: only {in_domain:.1%} land in the target domain ({result})"
