@@ -281,7 +281,8 @@ def cache_dir() -> Path:
 
 
 _JUDGE: Optional[DigitJudge] = None
-JUDGE_VERSION = 4
+# v5: the initial weights are seeded too, so every machine trains the same judge whatever ran before.
+JUDGE_VERSION = 5
 
 
 def digit_judge(epochs: int = 20) -> DigitJudge:
@@ -290,7 +291,9 @@ def digit_judge(epochs: int = 20) -> DigitJudge:
     if _JUDGE is not None:
         return _JUDGE
     path = cache_dir() / f"digit_judge_v{JUDGE_VERSION}.pt"
-    judge = DigitJudge()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        judge = DigitJudge()
     if path.exists():
         judge.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     else:
