@@ -26,12 +26,13 @@ official test grid (one colour on and the others off, or thick / inverted flippe
   the bound is reachable. The GAN at 32 px (1,860 iterations, 20 epochs of batch 16, D with 4 strided convs):
   paper weights, lr 2e-4: kept 0.09, attributes 1.00, rec 0.17; conv_dim 32, 4 blocks, lr 1e-4: kept 0.07 at
   epoch 16; lambda_rec 100: kept 0.25, attributes 0.95, rec 0.19; lambda_rec 100 with n_critic 1 and a 3-conv D:
-  kept 0.43 (rising), attributes 0.64, rec 0.07. The translations are blurred digits of the right colours,
+  kept 0.43 at 20 epochs and about 0.5 from 28 to 40 epochs (3,720 iterations, 11.6 min), attributes 0.60-0.70,
+  rec 0.05. The translations are blurred digits of the right colours,
   i.e. D has not yet forced realism; a longer (GPU) run is the next thing to try.
 
-Measured on the shared 2-core machine (one thread, load 7-8): 15 epochs = 1,395 iterations (279 G steps),
-44 s CPU / 76 s wall of training, 97 s wall for the file; attributes shown 1.000 (colour, thick, inverted
-1.000 each), reconstruction L1 0.147 (untrained 0.821), class kept 0.080 (untrained 0.104).
+Measured on the 2-core machine (one thread, digits judge v5): 15 epochs = 1,395 iterations (279 G steps),
+46 s of training; attributes shown 1.000 (colour, thick, inverted 1.000 each), reconstruction L1 0.153
+(untrained 0.821), class kept 0.092 (untrained 0.100).
 ``pytest -s`` prints the line.
 """
 
