@@ -21,27 +21,24 @@ from ganlit.data.digits import (
 )
 
 
-def test_ink(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Not a test: the 297 test digits as ink maps and their classes."""
+def held_out_digits(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 297 test digits as ink maps, and their classes."""
     ink, labels = load_ink(size)
     _, test = split_indices()
     return ink[test], labels[test]
 
 
-test_ink.__test__ = False  # a helper named like a test
-
-
 @pytest.mark.parametrize("size", [16, 32])
 @pytest.mark.parametrize("domain", ["plain", "inverted", "thick", "red", "green", "blue"])
 def test_each_domain_check_recognises_its_own_renders_and_rejects_plain(size, domain):
-    ink, _ = test_ink(size)
+    ink, _ = held_out_digits(size)
     assert domain_check(to_model(render_domain(ink, domain)), domain).float().mean() >= 0.99
     if domain != "plain":
         assert domain_check(to_model(render_domain(ink, "plain")), domain).float().mean() <= 0.01
 
 
 def test_styles_are_told_apart_at_32_px():
-    ink, _ = test_ink(32)
+    ink, _ = held_out_digits(32)
     for k in range(len(STYLES)):
         worn = style_of(to_model(render(ink, style=k)))
         assert sum(s == k for s in worn) / len(worn) >= 0.99, STYLES[k]
@@ -50,7 +47,6 @@ def test_styles_are_told_apart_at_32_px():
 
 def test_judge_is_the_same_network_whatever_ran_before(tmp_path, monkeypatch):
     """The judge trained on a fresh machine does not depend on the global RNG (test order, earlier seeds)."""
-    monkeypatch.setenv("GANLIT_CACHE", str(tmp_path))
     weights = []
     for seed, cache in ((1, "a"), (2, "b")):
         monkeypatch.setenv("GANLIT_CACHE", str(tmp_path / cache))
@@ -64,7 +60,7 @@ def test_judge_is_the_same_network_whatever_ran_before(tmp_path, monkeypatch):
 @pytest.mark.parametrize("size", [16, 32])
 def test_judge_reads_the_class_through_every_attribute(size):
     """The ceiling of every "class kept" check: true renders of the test digits, each attribute combination."""
-    ink, labels = test_ink(size)
+    ink, labels = held_out_digits(size)
     judge = digit_judge()
     scores = []
     for colour in ("red", "green", "blue"):
