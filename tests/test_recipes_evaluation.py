@@ -39,6 +39,7 @@ def test_recipe_keeps_last_and_best_checkpoint_on_the_evaluation_cadence(name):
 
 def _small(recipe: dict, tmp_path: Path, every: int) -> dict:
     """The recipe with its evaluation (and best checkpoint) every ``every`` epochs/iterations, run in tmp_path."""
+    per_iteration = STEPS_PER_ITERATION.get(recipe["model"]["class_path"], 2)
     for cb in recipe["trainer"]["callbacks"]:
         args = cb.get("init_args", {})
         if "dirpath" in args:
@@ -51,7 +52,7 @@ def _small(recipe: dict, tmp_path: Path, every: int) -> dict:
                 args["every_n_epochs"] = every
         elif args.get("monitor"):
             if "every_n_train_steps" in args:
-                args["every_n_train_steps"] = every * 6 // 5
+                args["every_n_train_steps"] = round(every * per_iteration)
             else:
                 args["every_n_epochs"] = every
         elif "every_n_train_steps" in args:

@@ -305,7 +305,8 @@ class GANModule(L.LightningModule):
     def _logs_this_iteration(self) -> bool:
         """Whether this iteration's on_step values reach the loggers. Lightning writes them only every
         ``log_every_n_steps`` batches (and in fast_dev_run), and each ``self.log`` key costs a ResultCollection
-        update (about 2 ms of CPU on a 2-core VM), so the other iterations skip logging, as Lightning's own monitors do."""
+        update (about 2 ms of CPU on a 2-core VM), so the other iterations skip logging, as Lightning's own
+        monitors do."""
         if self._trainer is None:
             return True
         trainer = self.trainer
