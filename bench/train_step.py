@@ -17,7 +17,9 @@ Modes, each on the same networks (same seed, same initial weights), losses, opti
 Each iteration is timed from the start of one batch to the start of the next (CUDA synchronised at each
 stamp), warm-up iterations excluded; the table shows the median, pooled over ``--repeats`` (which alternate
 the order of the modes: plain, lightning, fast, then fast, lightning, plain). Wall time and process CPU time are both
-recorded: on a shared CPU the CPU time is the steadier measure of work done. Data is an in-memory tensor
+recorded: on a shared CPU the CPU time is the steadier measure of work done. ``--interleave`` runs plain and
+lightning iteration by iteration in one process instead (see ``run_interleaved``): the comparison to use on a
+machine whose speed drifts. Data is an in-memory tensor
 dataset of the right shape, so the input pipeline is not measured here (see ``bench/data_pipeline.py``).
 
 A model is benchmarked by one entry in ``MODELS``: how to build it at a size, and one synthetic sample.
@@ -166,20 +168,21 @@ def _to(batch: dict[str, Any], device: str) -> dict[str, Any]:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
-def run_plain(model: Any, loader: DataLoader, device: str, last: int) -> Clock:
-    """The plain loop: forward once, then D and G steps in the module's cadence; no framework."""
-    model.to(device).train()
-    adam = dict(betas=model.betas, weight_decay=model.weight_decay)
-    opt_g = torch.optim.Adam([p for p in model.g_nets.parameters() if p.requires_grad], lr=model.lr_g, **adam)
-    opt_d = torch.optim.Adam([p for p in model.d_nets.parameters() if p.requires_grad], lr=model.lr_d, **adam)
-    schedules = ([torch.optim.lr_scheduler.LambdaLR(o, model.lr_lambda) for o in (opt_g, opt_d)]
-                 if model.schedule_unit == "iteration" else [])
-    clock = Clock(device)
-    for it, batch in enumerate(loader):
-        clock.stamp()
-        if it == last:
-            break
-        batch = _to(batch, device)
+class PlainLoop:
+    """The plain loop's state for one model (its Adam optimizers and schedules); ``step`` is one iteration:
+    forward once, then D and G steps in the module's cadence; no framework."""
+
+    def __init__(self, model: Any, device: str) -> None:
+        self.model, self.device = model.to(device).train(), device
+        adam = dict(betas=model.betas, weight_decay=model.weight_decay)
+        self.opt_g = torch.optim.Adam([p for p in model.g_nets.parameters() if p.requires_grad], lr=model.lr_g, **adam)
+        self.opt_d = torch.optim.Adam([p for p in model.d_nets.parameters() if p.requires_grad], lr=model.lr_d, **adam)
+        self.schedules = ([torch.optim.lr_scheduler.LambdaLR(o, model.lr_lambda) for o in (self.opt_g, self.opt_d)]
+                          if model.schedule_unit == "iteration" else [])
+
+    def step(self, it: int, batch: dict[str, Any]) -> None:
+        model = self.model
+        batch = _to(batch, self.device)
         phases = model.phases_at(it)
         with torch.set_grad_enabled("G" in phases):
             out = model.forward_step(batch)
@@ -187,31 +190,41 @@ def run_plain(model: Any, loader: DataLoader, device: str, last: int) -> Clock:
             if phase == "G":
                 model.d_nets.requires_grad_(False)  # the official set_requires_grad(netD, False)
                 loss, _ = model.generator_loss(batch, out)
-                opt_g.zero_grad(set_to_none=True)
+                self.opt_g.zero_grad(set_to_none=True)
                 loss.backward()
-                opt_g.step()
+                self.opt_g.step()
                 model.d_nets.requires_grad_(True)
             else:
                 loss, _ = model.discriminator_loss(batch, out)
-                opt_d.zero_grad(set_to_none=True)
+                self.opt_d.zero_grad(set_to_none=True)
                 loss.backward()
-                opt_d.step()
-        for s in schedules:
+                self.opt_d.step()
+        for s in self.schedules:
             s.step()
+
+
+def run_plain(model: Any, loader: DataLoader, device: str, last: int) -> Clock:
+    """The plain loop over ``loader``, a time stamp at the start of every batch."""
+    loop = PlainLoop(model, device)
+    clock = Clock(device)
+    for it, batch in enumerate(loader):
+        clock.stamp()
+        if it == last:
+            break
+        loop.step(it, batch)
     return clock
 
 
-def run_lightning(model: Any, loader: DataLoader, device: str, precision: str, benchmark: bool,
-                  root: Path, logger: str, progress_bar: bool) -> Clock:
-    """``GANModule`` through ``lightning.Trainer``; a callback stamps the start of every batch."""
+def _fit(model: Any, loader: DataLoader, device: str, precision: str, benchmark: bool, root: Path, logger: str,
+         progress_bar: bool, on_batch_start: Callable[[int], None]) -> None:
+    """``GANModule`` through ``lightning.Trainer`` (one epoch over ``loader``), calling ``on_batch_start(i)`` at
+    the start of every batch."""
     import lightning as L
     from lightning.pytorch.callbacks import Callback
 
-    clock = Clock(device)
-
-    class Stamp(Callback):
+    class Hook(Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-            clock.stamp()
+            on_batch_start(batch_idx)
 
     log: Any = False
     if logger == "csv":
@@ -221,10 +234,52 @@ def run_lightning(model: Any, loader: DataLoader, device: str, precision: str, b
     trainer = L.Trainer(
         accelerator="gpu" if device == "cuda" else "cpu", devices=1, precision=precision, benchmark=benchmark,
         max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0, logger=log, enable_checkpointing=False,
-        enable_progress_bar=progress_bar, enable_model_summary=False, default_root_dir=str(root), callbacks=[Stamp()],
+        enable_progress_bar=progress_bar, enable_model_summary=False, default_root_dir=str(root), callbacks=[Hook()],
     )
     trainer.fit(model, train_dataloaders=loader)
+
+
+def run_lightning(model: Any, loader: DataLoader, device: str, precision: str, benchmark: bool,
+                  root: Path, logger: str, progress_bar: bool) -> Clock:
+    """``GANModule.training_step`` through ``lightning.Trainer``, a time stamp at the start of every batch."""
+    clock = Clock(device)
+    _fit(model, loader, device, precision, benchmark, root, logger, progress_bar, lambda i: clock.stamp())
     return clock
+
+
+def run_interleaved(plain_model: Any, plain_loader: DataLoader, model: Any, loader: DataLoader, device: str,
+                    root: Path, logger: str, progress_bar: bool) -> tuple[Clock, Clock]:
+    """Plain and Lightning iterations alternate in one process: at the start of each Lightning batch, one
+    plain iteration runs (its own copy of the model, its own optimizers and loader), then the Lightning
+    iteration. A slow spell of a shared machine (other tenants' cache and memory traffic) then hits both
+    modes alike, which sequential blocks of iterations cannot promise.
+
+    Returns two clocks: ``before`` stamps the start of each plain iteration, ``after`` its end (the start of
+    the Lightning iteration). Plain iteration i takes ``after[i] - before[i]``; Lightning iteration i takes
+    ``before[i + 1] - after[i]`` (its data fetch, step and every hook)."""
+    loop = PlainLoop(plain_model, device)
+    batches = iter(plain_loader)
+    before, after = Clock(device), Clock(device)
+
+    def plain_then_lightning(i: int) -> None:
+        before.stamp()
+        loop.step(i, next(batches))
+        after.stamp()
+
+    _fit(model, loader, device, "32-true", False, root, logger, progress_bar, plain_then_lightning)
+    return before, after
+
+
+def interleaved_intervals(before: Clock, after: Clock, warmup: int, steps: int) -> dict[str, tuple[list, list]]:
+    """Per-iteration (wall, CPU) durations of both modes of an interleaved run, warm-up excluded."""
+    if len(before.wall) < warmup + steps + 1:
+        raise RuntimeError(f"only {len(before.wall)} interleaved iterations for {warmup} warm-up + {steps} timed")
+    timed = range(warmup, warmup + steps)
+    return {
+        "plain": ([after.wall[i] - before.wall[i] for i in timed], [after.cpu[i] - before.cpu[i] for i in timed]),
+        "lightning": ([before.wall[i + 1] - after.wall[i] for i in timed],
+                      [before.cpu[i + 1] - after.cpu[i] for i in timed]),
+    }
 
 
 # ----------------------------------------------------------------------------- settings and reporting
@@ -301,6 +356,29 @@ def run_mode(mode: str, args: argparse.Namespace, bench: Bench, root: Path) -> d
     return result
 
 
+def run_pair(args: argparse.Namespace, bench: Bench, root: Path) -> dict[str, dict[str, Any]]:
+    """``plain`` and ``lightning`` interleaved iteration by iteration (``--interleave``); same seed, same
+    initial weights and the same batches for both."""
+    settings = mode_settings("plain", args.device, args.compile, args.fast_precision)
+    iterations = args.warmup + args.steps + 1
+    models, loaders = [], []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(bench.build(args.size, **settings["module"]))
+        loaders.append(_loader(bench, args.size, args.batch, iterations))
+    torch.backends.cudnn.benchmark = settings["cudnn_benchmark"]
+    load_before = load()
+    before, after = run_interleaved(models[0], loaders[0], models[1], loaders[1], args.device, root / "pair",
+                                    args.logger, args.progress_bar)
+    load_after = load()
+    del models, loaders
+    gc.collect()
+    # Peak memory cannot be told apart when both models live at once: measure it without --interleave.
+    return {mode: {"times_s": wall, "cpu_times_s": cpu, "load_before": load_before, "load_after": load_after,
+                   "peak_memory_mib": None, "settings": settings}
+            for mode, (wall, cpu) in interleaved_intervals(before, after, args.warmup, args.steps).items()}
+
+
 def combine(runs: list[dict[str, Any]], batch: int) -> dict[str, Any]:
     """Pool the timed iterations of every repeat of one mode."""
     wall = [t for r in runs for t in r["times_s"]]
@@ -314,8 +392,24 @@ def combine(runs: list[dict[str, Any]], batch: int) -> dict[str, Any]:
     return out
 
 
-def add_ratios(modes: dict[str, dict[str, Any]]) -> None:
+def bootstrap_median_ci(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the median (resampling the iterations, seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    data = torch.tensor(values, dtype=torch.float64)
+    medians = data[torch.randint(len(values), (resamples, len(values)), generator=g)].median(dim=1).values
+    lo, hi = torch.quantile(medians, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return lo, hi
+
+
+def add_ratios(modes: dict[str, dict[str, Any]], interleaved: bool = False) -> None:
     base = modes.get("plain")
+    if interleaved and base is not None and "lightning" in modes:
+        # Iteration i of both modes ran back to back, so their ratio is free of the machine's drift.
+        light = modes["lightning"]
+        for key, times in (("paired_overhead_pct", "times_s"), ("paired_cpu_overhead_pct", "cpu_times_s")):
+            ratios = [lt / pt for lt, pt in zip(light[times], base[times])]
+            light[key] = 100.0 * (statistics.median(ratios) - 1.0)
+            light[key + "_ci95"] = [100.0 * (r - 1.0) for r in bootstrap_median_ci(ratios)]
     for stats in modes.values():
         if base is None:
             stats["speed_vs_plain"] = stats["overhead_pct_vs_plain"] = stats["cpu_overhead_pct_vs_plain"] = None
@@ -338,6 +432,13 @@ def table(report: dict[str, Any]) -> str:
         mem = f"{s['peak_memory_mib']:.0f}" if s["peak_memory_mib"] is not None else "-"
         lines.append(f"{mode:<10} {s['images_per_s']:>9.3f} {1000 * s['median_s']:>10.1f} {ratio:>9} {ovh:>9} "
                      f"{1000 * s['cpu_median_s']:>10.1f} {covh:>8} {mem:>9}  {s['settings']['precision']}")
+    light = report["modes"].get("lightning", {})
+    if light.get("paired_overhead_pct") is not None:
+        ci = lambda key: "[{:+.1f}, {:+.1f}]".format(*light[key + "_ci95"])  # noqa: E731
+        lines.append("interleaved plain/lightning iterations: Lightning's overhead, median of the per-pair ratios "
+                     f"(95% bootstrap interval): {light['paired_overhead_pct']:+.1f}% wall "
+                     f"{ci('paired_overhead_pct')}, {light['paired_cpu_overhead_pct']:+.1f}% CPU "
+                     f"{ci('paired_cpu_overhead_pct')}")
     return "\n".join(lines)
 
 
@@ -350,6 +451,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
     p.add_argument("--repeats", type=int, default=1,
                    help="run the modes this many times, in alternating order (ABBA), and pool the iterations")
+    p.add_argument("--interleave", action="store_true",
+                   help="run plain and lightning iteration by iteration in one process (drift-free comparison on a "
+                        "shared machine) instead of one after the other")
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
     p.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
@@ -393,14 +497,24 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     report["lightning"] = lightning.__version__
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.mode_list}
+    paired = args.interleave and {"plain", "lightning"} <= set(args.mode_list)
+    report["interleaved"] = paired
     with tempfile.TemporaryDirectory(prefix="ganlit-bench-") as tmp:
         for r in range(args.repeats):
             # Odd repeats run the modes in reverse (ABBA), so a load that drifts during the run favours none.
             for mode in args.mode_list if r % 2 == 0 else args.mode_list[::-1]:
+                if paired and mode in ("plain", "lightning"):
+                    if len(runs[mode]) > r:  # ran with its partner
+                        continue
+                    mode = "plain, lightning interleaved"
                 print(f"[{time.strftime('%H:%M:%S')}] repeat {r + 1}/{args.repeats}: {mode} ...", file=sys.stderr)
-                runs[mode].append(run_mode(mode, args, bench, Path(tmp) / f"r{r}"))
+                if mode.endswith("interleaved"):
+                    for m, result in run_pair(args, bench, Path(tmp) / f"r{r}").items():
+                        runs[m].append(result)
+                else:
+                    runs[mode].append(run_mode(mode, args, bench, Path(tmp) / f"r{r}"))
                 report["modes"] = {m: combine(rs, args.batch) for m, rs in runs.items() if rs}
-                add_ratios(report["modes"])
+                add_ratios(report["modes"], interleaved=paired)
                 report["load_end"] = load()
                 if args.json:
                     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,54 @@ def test_plain_loop_is_the_same_computation_as_the_lightning_module(tmp_path, tr
     assert not any(torch.equal(a, b) for a, b in zip(weights[0], initial))  # every parameter was trained
 
 
+def test_interleaved_plain_and_lightning_iterations_alternate(tmp_path, capsys, train_step):
+    out = tmp_path / "pair.json"
+    assert train_step.main(["--model", "gan", "--size", "16", "--steps", "3", "--warmup", "1", "--device", "cpu",
+                            "--threads", "1", "--modes", "plain,lightning", "--interleave", "--repeats", "2",
+                            "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["interleaved"] is True and list(report["modes"]) == ["plain", "lightning"]
+    plain, light = report["modes"]["plain"], report["modes"]["lightning"]
+    assert len(plain["times_s"]) == len(light["times_s"]) == 6  # 3 timed iterations x 2 repeats, per mode
+    assert all(t > 0 for t in plain["times_s"] + light["times_s"])
+    ratios = sorted(lt / pt for lt, pt in zip(light["times_s"], plain["times_s"]))
+    assert light["paired_overhead_pct"] == pytest.approx(100 * ((ratios[2] + ratios[3]) / 2 - 1))
+    lo, hi = light["paired_overhead_pct_ci95"]
+    assert 100 * (ratios[0] - 1) <= lo <= light["paired_overhead_pct"] <= hi <= 100 * (ratios[-1] - 1)
+    assert "per-pair ratios" in capsys.readouterr().out
+
+
+def test_interleaved_clocks_stamp_plain_then_lightning(tmp_path, train_step):
+    bench = train_step.MODELS["gan"]
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(bench.build(16, ngf=8, ndf=8))
+    loaders = [train_step._loader(bench, 16, 2, 5) for _ in range(2)]
+    before, after = train_step.run_interleaved(models[0], loaders[0], models[1], loaders[1], "cpu", tmp_path,
+                                               "none", False)
+    assert len(before.wall) == len(after.wall) == 5  # one plain iteration before each of the 5 Lightning batches
+    order = [t for pair in zip(before.wall, after.wall) for t in pair]
+    assert order == sorted(order)  # plain i starts, ends (Lightning i starts), then plain i + 1 starts ...
+    spans = train_step.interleaved_intervals(before, after, warmup=1, steps=3)
+    assert spans["plain"][0] == [after.wall[i] - before.wall[i] for i in (1, 2, 3)]
+    assert spans["lightning"][0] == [before.wall[i + 1] - after.wall[i] for i in (1, 2, 3)]
+    torch.manual_seed(0)
+    initial = bench.build(16, ngf=8, ndf=8)
+    for model in models:  # both were trained: every parameter moved from the shared initial weights
+        assert not any(torch.equal(a, b) for a, b in zip(model.parameters(), initial.parameters()))
+    with pytest.raises(RuntimeError, match="interleaved iterations"):
+        train_step.interleaved_intervals(before, after, warmup=2, steps=3)
+
+
+def test_bootstrap_interval_of_the_median(train_step):
+    assert train_step.bootstrap_median_ci([1.02] * 9) == pytest.approx((1.02, 1.02))
+    values = [0.9, 0.95, 1.0, 1.0, 1.0, 1.05, 1.1, 1.3, 0.7, 1.0, 0.98]
+    lo, hi = train_step.bootstrap_median_ci(values)
+    assert min(values) <= lo < 1.0 < hi <= max(values)  # the median, 1.0, lies inside; the interval has width
+    assert train_step.bootstrap_median_ci(values) == (lo, hi)  # seeded
+
+
 def test_train_step_rejects_unknown_modes(train_step):
     with pytest.raises(SystemExit):
         train_step.parse_args(["--model", "gan", "--modes", "plain,turbo"])
