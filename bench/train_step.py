@@ -470,6 +470,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     bad = [m for m in args.mode_list if m not in MODES]
     if bad or not args.mode_list:
         p.error(f"--modes {args.modes!r}: expected a comma-separated subset of {','.join(MODES)}")
+    if args.interleave and not {"plain", "lightning"} <= set(args.mode_list):
+        p.error(f"--interleave runs plain and lightning side by side: --modes {args.modes!r} lacks one of them")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device is available")
     if args.steps < 1 or args.warmup < 0 or args.batch < 1 or args.repeats < 1:
@@ -497,24 +499,22 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     report["lightning"] = lightning.__version__
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.mode_list}
-    paired = args.interleave and {"plain", "lightning"} <= set(args.mode_list)
-    report["interleaved"] = paired
+    report["interleaved"] = args.interleave
     with tempfile.TemporaryDirectory(prefix="ganlit-bench-") as tmp:
         for r in range(args.repeats):
             # Odd repeats run the modes in reverse (ABBA), so a load that drifts during the run favours none.
             for mode in args.mode_list if r % 2 == 0 else args.mode_list[::-1]:
-                if paired and mode in ("plain", "lightning"):
-                    if len(runs[mode]) > r:  # ran with its partner
-                        continue
-                    mode = "plain, lightning interleaved"
-                print(f"[{time.strftime('%H:%M:%S')}] repeat {r + 1}/{args.repeats}: {mode} ...", file=sys.stderr)
-                if mode.endswith("interleaved"):
-                    for m, result in run_pair(args, bench, Path(tmp) / f"r{r}").items():
-                        runs[m].append(result)
-                else:
-                    runs[mode].append(run_mode(mode, args, bench, Path(tmp) / f"r{r}"))
+                if len(runs[mode]) > r:  # plain or lightning, already run with its partner
+                    continue
+                pair = args.interleave and mode in ("plain", "lightning")
+                label = "plain and lightning interleaved" if pair else mode
+                print(f"[{time.strftime('%H:%M:%S')}] repeat {r + 1}/{args.repeats}: {label} ...", file=sys.stderr)
+                results = (run_pair(args, bench, Path(tmp) / f"r{r}") if pair
+                           else {mode: run_mode(mode, args, bench, Path(tmp) / f"r{r}")})
+                for m, result in results.items():
+                    runs[m].append(result)
                 report["modes"] = {m: combine(rs, args.batch) for m, rs in runs.items() if rs}
-                add_ratios(report["modes"], interleaved=paired)
+                add_ratios(report["modes"], interleaved=args.interleave)
                 report["load_end"] = load()
                 if args.json:
                     args.json.parent.mkdir(parents=True, exist_ok=True)

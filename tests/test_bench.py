@@ -126,6 +126,8 @@ def test_bootstrap_interval_of_the_median(train_step):
 def test_train_step_rejects_unknown_modes(train_step):
     with pytest.raises(SystemExit):
         train_step.parse_args(["--model", "gan", "--modes", "plain,turbo"])
+    with pytest.raises(SystemExit):  # --interleave needs both partners
+        train_step.parse_args(["--model", "gan", "--modes", "lightning,fast", "--interleave"])
 
 
 def test_data_pipeline_reports_images_per_second(tmp_path, capsys):
