@@ -329,12 +329,17 @@ def summarize(times: list[float], cpu: list[float], batch: int) -> dict[str, Any
             "min_s": min(times), "max_s": max(times)}
 
 
-def run_mode(mode: str, args: argparse.Namespace, bench: Bench, root: Path) -> dict[str, Any]:
-    settings = mode_settings(mode, args.device, args.compile, args.fast_precision)
+def _model_and_loader(args: argparse.Namespace, bench: Bench, settings: dict[str, Any]) -> tuple[Any, DataLoader]:
+    """A fresh module from seed 0 (the same initial weights in every mode) and the synthetic batches."""
     torch.manual_seed(0)
     model = bench.build(args.size, **settings["module"])
-    iterations = args.warmup + args.steps + 1
-    loader = _loader(bench, args.size, args.batch, iterations)
+    return model, _loader(bench, args.size, args.batch, args.warmup + args.steps + 1)
+
+
+def run_mode(mode: str, args: argparse.Namespace, bench: Bench, root: Path) -> dict[str, Any]:
+    settings = mode_settings(mode, args.device, args.compile, args.fast_precision)
+    model, loader = _model_and_loader(args, bench, settings)
+    iterations = len(loader)
     if args.device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -360,12 +365,7 @@ def run_pair(args: argparse.Namespace, bench: Bench, root: Path) -> dict[str, di
     """``plain`` and ``lightning`` interleaved iteration by iteration (``--interleave``); same seed, same
     initial weights and the same batches for both."""
     settings = mode_settings("plain", args.device, args.compile, args.fast_precision)
-    iterations = args.warmup + args.steps + 1
-    models, loaders = [], []
-    for _ in range(2):
-        torch.manual_seed(0)
-        models.append(bench.build(args.size, **settings["module"]))
-        loaders.append(_loader(bench, args.size, args.batch, iterations))
+    models, loaders = zip(*(_model_and_loader(args, bench, settings) for _ in range(2)))
     torch.backends.cudnn.benchmark = settings["cudnn_benchmark"]
     load_before = load()
     before, after = run_interleaved(models[0], loaders[0], models[1], loaders[1], args.device, root / "pair",
@@ -396,7 +396,9 @@ def bootstrap_median_ci(values: list[float], resamples: int = 2000, seed: int = 
     """95 % percentile-bootstrap interval of the median (resampling the iterations, seeded)."""
     g = torch.Generator().manual_seed(seed)
     data = torch.tensor(values, dtype=torch.float64)
-    medians = data[torch.randint(len(values), (resamples, len(values)), generator=g)].median(dim=1).values
+    # quantile(0.5) averages the two middle values of an even count, as statistics.median does (Tensor.median
+    # would take the lower one and bias the interval low).
+    medians = torch.quantile(data[torch.randint(len(values), (resamples, len(values)), generator=g)], 0.5, dim=1)
     lo, hi = torch.quantile(medians, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
     return lo, hi
 
