@@ -87,7 +87,9 @@ def render(ink: Tensor, colour: str = "white", inverted: bool = False, thick: bo
            outline: bool = False, style: Optional[int] = None) -> Tensor:
     """Render ink maps [N, 1, S, S] as RGB images [N, 3, S, S] in [0, 1] in one domain."""
     if thick:
-        ink = _dilate(ink, 2 * (ink.shape[-1] // 16) + 3)
+        # +1 px per side at 16 px, +2 at 32 px: the loops of 0, 6, 8, 9 stay open, so a thick digit still shows
+        # its shape (a 7x7 dilation at 32 px filled them, and thin strokes could not be recovered from it).
+        ink = _dilate(ink, 2 * (ink.shape[-1] // 16) + 1)
     if outline:
         ink = (ink - _erode(ink, 3)).clamp(0, 1)
     if style is not None:
@@ -174,8 +176,9 @@ def thickness(x: Tensor) -> Tensor:
 
 
 def is_thick(x: Tensor) -> Tensor:
-    """Thick strokes (the ``thick`` domain): mean depth above 2.0 px at 16 px, 3.2 px at 32 px."""
-    return thickness(x) > 0.8 + 1.2 * x.shape[-1] / 16
+    """Thick strokes (the ``thick`` domain): mean depth above 1.6 px at 16 px, 2.6 px at 32 px (calibrated on the
+    digits: 99.7-100% of thick renders above, 0.7% of plain ones)."""
+    return thickness(x) > 0.6 + x.shape[-1] / 16
 
 
 def stripe_direction(x: Tensor) -> list[str]:
@@ -282,7 +285,8 @@ def cache_dir() -> Path:
 
 _JUDGE: Optional[DigitJudge] = None
 # v5: the initial weights are seeded too, so every machine trains the same judge whatever ran before.
-JUDGE_VERSION = 5
+# v6: thick strokes are a 3x3 (16 px) / 5x5 (32 px) dilation instead of 5x5 / 7x7.
+JUDGE_VERSION = 6
 
 
 def digit_judge(epochs: int = 20) -> DigitJudge:
