@@ -1,58 +1,45 @@
 """Learning check (issue 6, item 6): StarGAN on the digits attributes world (red/green/blue exclusive, thick,
-inverted), 16 px, the paper's losses, cadence (5 D steps per G step) and Adam betas; small nets, lr 5e-4.
+inverted) at 32 px with the paper's losses (WGAN-GP, attribute BCE, reconstruction). For a CPU budget the nets are
+small (G conv_dim 16 with 2 residual blocks, D 16 wide with 4 strided convs) and D and G alternate 1:1 at lr 1e-3
+with lambda_rec 100; 10 epochs = 930 iterations of batch 16, about 2.5 min on one thread.
 
 Every test digit (297, each rendered with random attributes) is translated to each of the 5 label sets of the
 official test grid (one colour on and the others off, or thick / inverted flipped): 1,485 translations.
 
 * Attributes: >= 90% of the translations show every attribute of their target (``stroke_colour``,
   ``is_thick``, ``is_inverted``), and >= 90% for each check alone.
-* Reconstruction: mean |x - G(G(x, c_k), c_org)| over the 5 label sets is below 0.25. Untrained it is 0.82;
-  a reconstruction that only got each image's background colour right scores 0.375 (measured on the same
-  test digits), so 0.25 requires the strokes to come back.
-* Class: >= 90% of the translations keep the class of their digit (``digit_judge``). NOT reached: marked
-  xfail(strict). Rendering the true target domains scores 0.94 at 16 px (the judge's own ceiling). In every
-  configuration tried within the budget, the translations keep the class at chance level (~0.10) while
-  showing the attributes 100% of the time: G learns per-domain prototypes and hides the digit in
-  low-amplitude patterns that the reconstruction decodes (the "steganography" of cycle losses). Tried:
-  lr 1e-4 / 2e-4 / 5e-4, n_critic 5 and 1, up to 3,000 iterations (n_critic 1), conv_dim 16 / 32, 1-2
-  residual blocks, D with 2-4 strided convs and a lower D lr, batch 16 / 32, 32 px (800 iterations), and as
-  diagnostics lambda_rec 1, a 5x adversarial weight, no classification loss, targets that never change
-  thickness: all ~0.10. Even a *supervised* G of this architecture (L1 to the true target render) keeps only
-  0.55-0.66 of the classes after 600 iterations, so the bound is out of reach of a ~120 s CPU run with the
-  StarGAN generator at 16 px.
+* Reconstruction: mean |x - G(G(x, c_k), c_org)| over the 5 label sets is below 0.15. Untrained it is 0.85; a
+  reconstruction that only got each image's background colour right scores 0.29 on the same digits.
+* Class (the issue's bound): >= 90% of all translations keep the class of their digit (``digit_judge``, whose
+  ceiling on the true renders is 0.97). NOT reached: xfail(strict).
+* What is reached: the translations on one side of the polarity split (below) keep the class >= 90%. Same
+  configuration, other seeds, 930 iterations: seed 1 keeps 0.935 on the polarity-kept side, seeds 2 and 3 keep
+  0.916 and 0.946 on the flipped side (and 0.03 and 0.01 on the other).
 
-  Later measurements (same judge): rendering the true targets scores 0.94 at 16 px but 0.97 at 32 px, and a
-  supervised G at 32 px (conv_dim 16, 2 blocks, lr 1e-3) keeps 0.956 after 1,000 iterations, so 32 px is where
-  the bound is reachable. The GAN at 32 px (1,860 iterations, 20 epochs of batch 16, D with 4 strided convs):
-  paper weights, lr 2e-4: kept 0.09, attributes 1.00, rec 0.17; conv_dim 32, 4 blocks, lr 1e-4: kept 0.07 at
-  epoch 16; lambda_rec 100: kept 0.25, attributes 0.95, rec 0.19; lambda_rec 100 with n_critic 1 and a 3-conv D:
-  kept 0.43 at 20 epochs and about 0.5 from 28 to 40 epochs (3,720 iterations, 11.6 min), attributes 0.60-0.70,
-  rec 0.05. The translations are blurred digits of the right colours,
-  i.e. D has not yet forced realism; a longer (GPU) run is the next thing to try.
+Measured (seed 0, digits judge v6, one thread on the 2-core machine, ``pytest -s`` prints the line): 930
+iterations in 144 s; kept 0.756 overall, 0.944 for the translations that keep the background polarity and 0.003 for
+those that flip it; attributes shown 0.966 (colour 1.000, thick 0.966, inverted 1.000); reconstruction 0.053.
 
-  Per label set (2026-11-27, 32 px, conv_dim 16, 2 blocks, D 4 strided convs, n_critic 1, lr 1e-3,
-  lambda_rec 100; the best so far: kept 0.57 at 1,116 iterations, 0.65 at 1,395, 0.67-0.69 from 1,674 to
-  2,790). With seed 0 the colour and thick translations keep 0.65-0.75 and the inversion flip keeps 0.000.
-  With seeds 1 and 2, and with seed 0 and a wider D (d_conv_dim 32), no residual blocks (repeat_num 0) or
-  half the width (conv_dim 8), it is the other way round: inversion flips keep 0.91-0.93 and the four
-  other sets 0.00-0.01 (overall 0.18-0.19). The failing translations are garbled shapes, not digits, which
-  the judge reads as a wrong class consistently per class (e.g. 0 -> 1, 1 -> 9, 2 -> 7) and which G decodes
-  back (reconstruction 0.05-0.07). G's translations fall into two groups, those that flip the polarity and
-  those that keep it, and each group settles early in training on its own code: the identity of the shape,
-  or a scramble. At lambda_rec 100 the adversarial term (weight 1) does not turn the scrambles back into
-  digits within these runs. Other weights at 32 px: lambda_rec 30 kept 0.19, lambda_rec 300 kept 0.46 with
-  attributes 0.76, n_critic 5 with lambda_rec 100 kept 0.14 at 1,395 iterations.
+Why the class is not kept everywhere. G's translations split by polarity: those that keep the background and
+those that flip it (the inversion set). One side translates the shape; the other settles, within the first few
+hundred iterations, on a code: a garbled shape that the judge reads as a wrong class, consistently per class,
+and that G decodes on the way back (reconstruction 0.05). Which side gets the code depends on the seed and the
+configuration (same config: seeds 0 and 1 keep the shape when the polarity is kept, seeds 2 and 3 when it flips;
+lambda_rec 10 or 30, 6 residual blocks, a 64-wide D, batch 64 and n_critic 5 all put the code on the kept side).
+The paper's objective has nothing that pins G(x, c) to x: with one G for all domains, the cycle through the
+image's own label asks only that G(., c) be an involution, and a code is one. Evidence: in a world without the
+inversion attribute (colour and thick only, seeds 0 and 2) every translation is coded (kept 0.00-0.01), including
+G(x, c_org) itself (kept 0.000, |G(x, c_org) - x| 0.18, while |G(G(x, c_org), c_org) - x| is 0.034). The small
+WGAN critic barely tells the codes from real digits (mean score 2.38 against 2.72 for real images and 2.56-2.79
+for the shape-keeping translations). Placing the digits off-centre (so a rotation would be visible) did not help.
+With lambda_rec 10 (the paper's) the early phase is worse: G collapses to a few prototypes per domain (kept ~0.1)
+and hides the digit in low-amplitude patterns before one side recovers.
 
-  A long run with the paper's weights and cadence (lambda_rec 10, lambda_cls 1, n_critic 5, lr 1e-4; the small
-  nets above at 32 px): 37,200 iterations (7,440 G steps, 56 min of CPU), kept 0.09 up to 9,300 iterations,
-  then 0.15-0.19 to the end; attributes 1.000, reconstruction 0.055. Per set at the end: inversion flip 0.916,
-  the four others 0.003-0.013. The split is where the paper's objective settles on this world, not only a
-  matter of budget.
-
-Measured on the 2-core machine (one thread, digits judge v5): 15 epochs = 1,395 iterations (279 G steps),
-46 s of training; attributes shown 1.000 (colour, thick, inverted 1.000 each), reconstruction L1 0.153
-(untrained 0.821), class kept 0.092 (untrained 0.100).
-``pytest -s`` prints the line.
+History (all at 32 px unless said): with the earlier 7x7 (32 px) "thick" dilation, which filled the loops of
+0, 6, 8, 9, even the colour and thickness changes were coded in most runs (best overall 0.69 at 2,790
+iterations, seed 0); a run with the paper's weights and cadence (lambda_rec 10, n_critic 5, lr 1e-4) for 37,200
+iterations (56 min) settled at kept 0.19 with the same split. At 16 px (judge ceiling 0.96) the runs either
+stayed at prototypes (lambda_rec 100, n_critic 5, a faster D) or split the same way (lambda_rec 10).
 """
 
 from __future__ import annotations
@@ -68,9 +55,11 @@ from ganlit.models.stargan import StarGAN
 
 pytestmark = pytest.mark.slow
 
-SMALL = dict(image_size=16, conv_dim=16, repeat_num=2, d_conv_dim=16, d_repeat_num=3, lr_g=5e-4, lr_d=5e-4)
-EPOCHS, BATCH_SIZE = 15, 16
-REC_BOUND = 0.25
+SIZE = 32
+SMALL = dict(image_size=SIZE, conv_dim=16, repeat_num=2, d_conv_dim=16, d_repeat_num=4, lr_g=1e-3, lr_d=1e-3,
+             n_critic=1, lambda_rec=100.0)
+EPOCHS, BATCH_SIZE = 10, 16
+REC_BOUND = 0.15
 
 
 def build() -> StarGAN:
@@ -88,18 +77,22 @@ def digits_of(data: DigitsDataModule) -> tuple[torch.Tensor, torch.Tensor, torch
 @torch.no_grad()
 def measure(model: StarGAN, x: torch.Tensor, c_org: torch.Tensor, digit: torch.Tensor) -> dict[str, float]:
     judge = digit_judge()
-    kept, colour, thick, inverted, rec = [], [], [], [], []
+    kept, colour, thick, inverted, rec, flips = [], [], [], [], [], []
     for target in model.test_labels(c_org):
         fake = model.translate(x, target=target)
         kept.append(judge.predict(fake) == digit)
+        flips.append(target[:, 4] != c_org[:, 4])
         colour.append(torch.tensor([s == ATTRS[int(k)] for s, k in zip(stroke_colour(fake), target[:, :3].argmax(1))]))
         thick.append(is_thick(fake) == target[:, 3].bool())
         inverted.append(is_inverted(fake) == target[:, 4].bool())
         rec.append((model.translate(fake, target=c_org) - x).abs().mean())
     rate = lambda checks: torch.cat(checks).float().mean().item()  # noqa: E731
     shown = [c & t & i for c, t, i in zip(colour, thick, inverted)]
-    return {"kept": rate(kept), "shown": rate(shown), "colour": rate(colour), "thick": rate(thick),
-            "inverted": rate(inverted), "rec_l1": torch.stack(rec).mean().item()}
+    kept_all, flip = torch.cat(kept), torch.cat(flips)
+    return {"kept": rate(kept), "kept_polarity_kept": kept_all[~flip].float().mean().item(),
+            "kept_polarity_flipped": kept_all[flip].float().mean().item(), "shown": rate(shown),
+            "colour": rate(colour), "thick": rate(thick), "inverted": rate(inverted),
+            "rec_l1": torch.stack(rec).mean().item()}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +101,7 @@ def result() -> dict[str, float]:
     torch.set_num_threads(1)  # small convs gain little from a second thread; on a shared machine they stall
     try:
         L.seed_everything(0)
-        data = DigitsDataModule(task="attributes", image_size=16, batch_size=BATCH_SIZE)
+        data = DigitsDataModule(task="attributes", image_size=SIZE, batch_size=BATCH_SIZE)
         data.setup("fit")
         x, c_org, digit = digits_of(data)
         model = build()
@@ -138,6 +131,12 @@ def test_reconstruction_falls_below_the_bound(result):
     assert result["rec_l1"] < REC_BOUND, result
 
 
-@pytest.mark.xfail(strict=True, reason="not reached in the CPU budget: class kept ~0.10 (chance); see the docstring")
+def test_one_polarity_group_keeps_the_digit_class(result):
+    """What G does reach: the translations on one side of the polarity split keep the digit (which side depends
+    on the seed; see the docstring). Untrained, or collapsed to prototypes, both sides are near chance (0.1)."""
+    assert max(result["kept_polarity_kept"], result["kept_polarity_flipped"]) >= 0.9, result
+
+
+@pytest.mark.xfail(strict=True, reason="not reached: the other polarity group is translated to a code (see the docstring)")
 def test_translations_keep_the_digit_class(result):
     assert result["kept"] >= 0.9, result
