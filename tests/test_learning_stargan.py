@@ -137,6 +137,6 @@ def test_one_polarity_group_keeps_the_digit_class(result):
     assert max(result["kept_polarity_kept"], result["kept_polarity_flipped"]) >= 0.9, result
 
 
-@pytest.mark.xfail(strict=True, reason="not reached: the other polarity group is translated to a code (see the docstring)")
+@pytest.mark.xfail(strict=True, reason="not reached: one polarity group is translated to a code (see the docstring)")
 def test_translations_keep_the_digit_class(result):
     assert result["kept"] >= 0.9, result
