@@ -102,6 +102,15 @@ class FeatureNet:
         raise NotImplementedError
 
 
+def _state_digest(net: nn.Module) -> str:
+    """A short hash of a network's state dict (names and values), for the real-features cache key."""
+    h = hashlib.sha256()
+    for key, value in sorted(net.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class InceptionFeatures(FeatureNet):
     """torch-fidelity's FeatureExtractorInceptionV3 (the TF FID Inception graph), read offline.
 
@@ -159,6 +168,10 @@ class DigitsFeatures(FeatureNet):
         self.name = f"digits judge v{JUDGE_VERSION} (ganlit.data.digits.DigitJudge, 128-d; IS on its 10 logits)"
         self.weights = f"digit_judge_v{JUDGE_VERSION}.pt (trained on the digits train split, $GANLIT_CACHE)"
 
+    def fingerprint(self) -> str:
+        # The judge is trained on first use: a retrained file keeps its version name but not its weights.
+        return f"{self.name}|{_state_digest(self._net)}"
+
     def protocol(self) -> dict[str, str]:
         return {**super().protocol(), "note": "digits FID/KID/IS: judge features, not comparable to Inception numbers"}
 
@@ -178,11 +191,7 @@ class ModuleFeatures(FeatureNet):
         self.weights = "module given in code"
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256()
-        for key, value in sorted(self._net.state_dict().items()):
-            h.update(key.encode())
-            h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
-        return f"{self.name}|{h.hexdigest()[:16]}"
+        return f"{self.name}|{_state_digest(self._net)}"
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Optional[Tensor]]:

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from ganlit.metrics import (
     INCEPTION_FILE,
     INCEPTION_URL,
+    DigitsFeatures,
     Dist,
     Evaluation,
     ModuleFeatures,
@@ -180,6 +181,21 @@ def test_real_feature_cache_is_invalidated(tmp_path, change):
         net.conv.weight.data += 0.01
     result = evaluate(NoisyCopy(0.3), data, net, tmp_path, data_key=key, **kw)
     assert not result.cache_hit and net.images == 24 + result.protocol["real_count"]
+
+
+def test_digits_features_key_the_cache_by_the_judge_weights_not_only_its_version(monkeypatch):
+    """The judge is trained on first use; a file retrained under the same version must not reuse stale features."""
+    from ganlit.data import digits
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        judge = digits.DigitJudge().eval()
+    monkeypatch.setattr(digits, "_JUDGE", judge)
+    first = DigitsFeatures().fingerprint()
+    assert DigitsFeatures().fingerprint() == first
+    with torch.no_grad():
+        judge.head.bias += 0.01
+    assert DigitsFeatures().fingerprint() != first
 
 
 def test_a_corrupt_cache_file_is_recomputed(tmp_path):
