@@ -46,13 +46,19 @@ def test_styles_are_told_apart_at_32_px():
 
 
 def test_judge_is_the_same_network_whatever_ran_before(tmp_path, monkeypatch):
-    """The judge trained on a fresh machine does not depend on the global RNG (test order, earlier seeds)."""
-    weights = []
-    for seed, cache in ((1, "a"), (2, "b")):
-        monkeypatch.setenv("GANLIT_CACHE", str(tmp_path / cache))
-        monkeypatch.setattr(digits, "_JUDGE", None)
-        torch.manual_seed(seed)
-        weights.append(digit_judge(epochs=1).state_dict())
+    """The judge trained on a fresh machine depends neither on the global RNG (test order, earlier seeds) nor on
+    the number of threads the process runs with; that number is given back afterwards."""
+    weights, threads = [], torch.get_num_threads()
+    try:
+        for seed, n, cache in ((1, 1, "a"), (2, 2, "b")):
+            monkeypatch.setenv("GANLIT_CACHE", str(tmp_path / cache))
+            monkeypatch.setattr(digits, "_JUDGE", None)
+            torch.manual_seed(seed)
+            torch.set_num_threads(n)
+            weights.append(digit_judge(epochs=1).state_dict())
+            assert torch.get_num_threads() == n
+    finally:
+        torch.set_num_threads(threads)
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
 

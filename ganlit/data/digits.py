@@ -285,7 +285,7 @@ def cache_dir() -> Path:
 
 _JUDGE: Optional[DigitJudge] = None
 # v5: the initial weights are seeded too, so every machine trains the same judge whatever ran before.
-# v6: thick strokes are a 3x3 (16 px) / 5x5 (32 px) dilation instead of 5x5 / 7x7.
+# v6: thick strokes are a 3x3 (16 px) / 5x5 (32 px) dilation instead of 5x5 / 7x7; trained on one thread.
 JUDGE_VERSION = 6
 
 
@@ -316,22 +316,28 @@ def _train_judge(judge: DigitJudge, epochs: int) -> None:
     inks = [load_ink(size)[0][train] for size in (16, 32)]
     labels = load_ink(16)[1][train]
     g = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        opt = torch.optim.Adam(judge.parameters(), lr=2e-3)
-        judge.train()
-        for epoch in range(epochs):
-            ink = inks[epoch % 2]
-            perm = torch.randperm(len(labels), generator=g)
-            for s in range(0, len(perm), 64):
-                idx = perm[s:s + 64]
-                x = to_model(random_domains(ink[idx], g))
-                # A little noise so generated (imperfect) digits are judged like real ones.
-                x = x + 0.1 * torch.randn(x.shape, generator=g)
-                loss = F.cross_entropy(judge(x), labels[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+    threads = torch.get_num_threads()
+    # CPU kernels sum in a thread-count-dependent order: one thread makes the judge the same in every process.
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            opt = torch.optim.Adam(judge.parameters(), lr=2e-3)
+            judge.train()
+            for epoch in range(epochs):
+                ink = inks[epoch % 2]
+                perm = torch.randperm(len(labels), generator=g)
+                for s in range(0, len(perm), 64):
+                    idx = perm[s:s + 64]
+                    x = to_model(random_domains(ink[idx], g))
+                    # A little noise so generated (imperfect) digits are judged like real ones.
+                    x = x + 0.1 * torch.randn(x.shape, generator=g)
+                    loss = F.cross_entropy(judge(x), labels[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- datasets
