@@ -25,7 +25,8 @@ those that flip it (the inversion set). One side translates the shape; the other
 hundred iterations, on a code: a garbled shape that the judge reads as a wrong class, consistently per class,
 and that G decodes on the way back (reconstruction 0.05). Which side gets the code depends on the seed and the
 configuration (same config: seeds 0 and 1 keep the shape when the polarity is kept, seeds 2 and 3 when it flips;
-lambda_rec 10 or 30, 6 residual blocks, a 64-wide D, batch 64 and n_critic 5 all put the code on the kept side).
+with seed 0, lambda_rec 10 or 30, 6 residual blocks, a 64-wide D, batch 64 and n_critic 5 all put the code on the
+kept side).
 The paper's objective has nothing that pins G(x, c) to x: with one G for all domains, the cycle through the
 image's own label asks only that G(., c) be an involution, and a code is one. Evidence: in a world without the
 inversion attribute (colour and thick only, seeds 0 and 2) every translation is coded (kept 0.00-0.01), including
