@@ -46,21 +46,26 @@ def test_styles_are_told_apart_at_32_px():
 
 
 def test_judge_is_the_same_network_whatever_ran_before(tmp_path, monkeypatch):
-    """The judge trained on a fresh machine depends neither on the global RNG (test order, earlier seeds) nor on
-    the number of threads the process runs with; that number is given back afterwards."""
+    """The judge trained on a fresh machine depends neither on the global RNG (test order, earlier seeds), nor on
+    the number of threads the process runs with (given back afterwards), nor on the caller's grad mode: a metric
+    asks for it first inside no_grad or inference mode."""
     weights, threads = [], torch.get_num_threads()
+    modes = (torch.enable_grad, torch.no_grad, torch.inference_mode)
     try:
-        for seed, n, cache in ((1, 1, "a"), (2, 2, "b")):
+        for seed, n, cache, mode in zip((1, 2, 3), (1, 2, 1), "abc", modes):
             monkeypatch.setenv("GANLIT_CACHE", str(tmp_path / cache))
             monkeypatch.setattr(digits, "_JUDGE", None)
             torch.manual_seed(seed)
             torch.set_num_threads(n)
-            weights.append(digit_judge(epochs=1).state_dict())
+            with mode():
+                judge = digit_judge(epochs=1)
+            weights.append({k: v.clone() for k, v in judge.state_dict().items()})
             assert torch.get_num_threads() == n
     finally:
         torch.set_num_threads(threads)
-    for key in weights[0]:
-        assert torch.equal(weights[0][key], weights[1][key]), key
+    for other in weights[1:]:
+        for key in weights[0]:
+            assert torch.equal(weights[0][key], other[key]), key
 
 
 @pytest.mark.parametrize("size", [16, 32])

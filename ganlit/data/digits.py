@@ -295,6 +295,15 @@ def digit_judge(epochs: int = 20) -> DigitJudge:
     if _JUDGE is not None:
         return _JUDGE
     path = cache_dir() / f"digit_judge_v{JUDGE_VERSION}.pt"
+    # Callers ask for the judge inside no_grad or inference mode (metrics); building and training it needs neither.
+    with torch.inference_mode(False), torch.enable_grad():
+        judge = _load_or_train_judge(path, epochs)
+    judge.eval().requires_grad_(False)
+    _JUDGE = judge
+    return judge
+
+
+def _load_or_train_judge(path: Path, epochs: int) -> DigitJudge:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         judge = DigitJudge()
@@ -306,8 +315,6 @@ def digit_judge(epochs: int = 20) -> DigitJudge:
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save(judge.state_dict(), tmp)
         os.replace(tmp, path)
-    judge.eval().requires_grad_(False)
-    _JUDGE = judge
     return judge
 
 
@@ -320,6 +327,7 @@ def _train_judge(judge: DigitJudge, epochs: int) -> None:
     # CPU kernels sum in a thread-count-dependent order: one thread makes the judge the same in every process.
     torch.set_num_threads(1)
     try:
+        # Callers may ask for the judge inside no_grad (a metric): training needs gradients whatever their mode.
         with torch.random.fork_rng():
             torch.manual_seed(0)
             opt = torch.optim.Adam(judge.parameters(), lr=2e-3)
