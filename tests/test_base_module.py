@@ -150,7 +150,8 @@ def test_losses_reach_the_logger_every_log_every_n_steps(tmp_path):
     logger = CSVLogger(tmp_path, name="csv", version=0)
     trainer(tmp_path, logger=logger, log_every_n_steps=3).fit(model, loader(n=64, batch_size=8))  # 8 iterations
     assert calls == [2, 2, 5, 5]  # D and G terms of iterations 2 and 5 only
-    rows = list(csv.DictReader(open(tmp_path / "csv" / "version_0" / "metrics.csv")))
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
     logged = [int(r["step"]) for r in rows if r.get("train/g_loss")]
     assert logged == [2, 5]  # Lightning's 0-based step of the 3rd and 6th batch
     for row in rows:

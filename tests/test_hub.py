@@ -5,6 +5,8 @@ The official layouts and the functional reference forwards live in tests/test_ne
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -178,13 +180,13 @@ def test_kind_mismatch_is_explained(tmp_path):
 
 
 class _OpensAFile:
-    """A pickle payload: unpickling it calls ``open(marker, "w")``, creating the marker file."""
+    """A pickle payload: unpickling it calls ``os.mkdir(marker)``, creating the marker (no file handle left open)."""
 
     def __init__(self, marker):
         self.marker = str(marker)
 
     def __reduce__(self):
-        return (open, (self.marker, "w"))
+        return (os.mkdir, (self.marker,))
 
 
 def test_file_with_pickled_code_is_refused_without_running_it(tmp_path):

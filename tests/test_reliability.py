@@ -19,8 +19,8 @@ class Evil:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
+    def __reduce__(self):  # unpickling it creates the marker folder (and leaves no file handle open)
+        return (os.mkdir, (str(self.marker),))
 
 
 def write_evil(path: Path, marker: Path) -> Path:
