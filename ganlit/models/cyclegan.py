@@ -61,7 +61,9 @@ class CycleGAN(GANModule):
 
     Networks: ``generators["A2B"]`` (G), ``generators["B2A"]`` (F), and ``discriminators["A"]`` /
     ``discriminators["B"]``, keyed by the domain each one judges (the official code calls the judge of
-    domain B ``netD_A``). Batches are dicts with ``A`` and ``B`` in [-1, 1].
+    domain B ``netD_A``). Batches are dicts with ``A`` and ``B`` in [-1, 1]. The losses are logged under the
+    official names and weights (``loss_G_A``, ``loss_cycle_A``, ``loss_idt_A``, ``loss_D_A``, ...), so
+    ``loss_D_A`` is the loss of ``discriminators["B"]``.
 
     Args:
         channels: channels of domain A images (linked from the data module by the CLI).

@@ -268,7 +268,7 @@ class StarGAN(GANModule):
         return {"fake": self.generator(batch["image"], c_trg), "c_trg": c_trg}
 
     def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
-        """WGAN-GP on the real/fake head only, at ``alpha * real + (1 - alpha) * fake`` (``alpha``: :meth:`gp_alpha`)."""
+        """WGAN-GP on the real/fake head only, at ``alpha * real + (1 - alpha) * fake``, alpha from :meth:`gp_alpha`."""
         return losses.gradient_penalty(lambda x: self.discriminator(x)[0], real, fake, alpha=self.gp_alpha(real))
 
     # Logged under the official names (the locals of the official Solver.train); gp and rec unweighted as there.
