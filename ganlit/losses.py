@@ -79,8 +79,9 @@ def gradient_penalty(
 def penalty_at(critic: Callable[[Tensor], Tensor], x_hat: Tensor, target: float = 1.0) -> Tensor:
     """(||grad critic(x_hat)||_2 - target)^2 averaged over the batch, at the given points."""
     out = critic(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    norm = grad.flatten(1).norm(2, dim=1)
+    (grad,) = torch.autograd.grad(out, x_hat, torch.ones_like(out), create_graph=True)
+    # sqrt of the summed squares rather than Tensor.norm: the official StarGAN's arithmetic, bit for bit.
+    norm = torch.sqrt(torch.sum(grad.flatten(1) ** 2, dim=1))
     return ((norm - target) ** 2).mean()
 
 

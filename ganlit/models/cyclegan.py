@@ -147,9 +147,11 @@ class CycleGAN(GANModule):
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
         real_a, real_b = batch["A"], batch["B"]
         g = self.generators
+        # The official order: it fixes the order in which backward sums each generator's gradient contributions.
         fake_b = g["A2B"](real_a)
+        rec_a = g["B2A"](fake_b)
         fake_a = g["B2A"](real_b)
-        return {"fake_B": fake_b, "fake_A": fake_a, "rec_A": g["B2A"](fake_b), "rec_B": g["A2B"](fake_a)}
+        return {"fake_B": fake_b, "rec_A": rec_a, "fake_A": fake_a, "rec_B": g["A2B"](fake_a)}
 
     def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         # Logged under the official names, weighted as the official attributes are (netG_A is A2B, netD_A judges B),
