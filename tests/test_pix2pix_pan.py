@@ -119,13 +119,18 @@ def test_pix2pix_losses_by_hand():
     model.discriminator = StubPatchD()
     batch = {"A": torch.zeros(1, 1, 4, 4), "B": torch.ones(1, 1, 4, 4)}
     out = {"fake": torch.full((1, 1, 4, 4), 0.5)}
-    d_loss, _ = model.discriminator_loss(batch, out)
+    d_loss, logs = model.discriminator_loss(batch, out)
     # 0.5 * (-log sigmoid(1) - log(1 - sigmoid(0.5))): real logit mean(B) = 1, fake logit mean(G(A)) = 0.5
     assert d_loss.item() == pytest.approx(0.5 * (softplus(-1.0) + softplus(0.5)), rel=1e-6)
+    # the official loss_D_real / loss_D_fake are the unhalved BCE terms; d_real / d_fake the mean logits
+    assert logs["loss_D_real"].item() == pytest.approx(softplus(-1.0), rel=1e-6)
+    assert logs["loss_D_fake"].item() == pytest.approx(softplus(0.5), rel=1e-6)
+    assert logs["d_real"].item() == 1.0 and logs["d_fake"].item() == 0.5
     g_loss, logs = model.generator_loss(batch, out)
     # -log sigmoid(0.5) + 100 * mean |0.5 - 1|
-    assert logs["g_gan"].item() == pytest.approx(softplus(-0.5), rel=1e-6)
-    assert g_loss.item() == pytest.approx(softplus(-0.5) + 50.0, rel=1e-6)
+    assert logs["loss_G_GAN"].item() == pytest.approx(softplus(-0.5), rel=1e-6)
+    assert logs["loss_G_L1"].item() == pytest.approx(50.0, rel=1e-6)
+    assert g_loss.item() == pytest.approx(softplus(-0.5) + 50.0, rel=1e-6) and logs["g_loss"] is g_loss
     # D saw the input stacked before the image: channel 0 is A for every call
     assert all(x.shape[1] == 2 and torch.equal(x[:, :1], batch["A"]) for x in model.discriminator.inputs)
 

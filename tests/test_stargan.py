@@ -178,12 +178,12 @@ def test_gradient_penalty_hand_case_through_the_d_loss():
     # ||grad||_2 = 0.25 * sqrt(3 * 16 * 16) = 4 * sqrt(3) at every interpolate, whatever alpha:
     # GP = (4 sqrt(3) - 1)^2 = 49 - 8 sqrt(3) = 35.1436.
     gp = 49 - 8 * 3 ** 0.5
-    assert logs["d_gp"].item() == pytest.approx(gp, rel=1e-5)
+    assert logs["d_loss_gp"].item() == pytest.approx(gp, rel=1e-5)
     real_src = 0.25 * b["image"].sum((1, 2, 3))
     cls = F_bce_sum(3.0 * b["image"].flatten(1)[:, :5] ** 2, b["label"]) / 3
-    assert logs["d_real"].item() == pytest.approx(-real_src.mean().item(), rel=1e-5)
-    assert logs["d_fake"].item() == pytest.approx(0.0, abs=1e-6)
-    assert logs["d_cls"].item() == pytest.approx(cls.item(), rel=1e-5)
+    assert logs["d_loss_real"].item() == pytest.approx(-real_src.mean().item(), rel=1e-5)
+    assert logs["d_loss_fake"].item() == pytest.approx(0.0, abs=1e-6)
+    assert logs["d_loss_cls"].item() == pytest.approx(cls.item(), rel=1e-5)
     assert loss.item() == pytest.approx(-real_src.mean().item() + cls.item() + 10 * gp, rel=1e-5)
 
 
@@ -234,9 +234,9 @@ def test_generator_loss_composition():
     adv = -(0.5 * (fake ** 2).sum((1, 2, 3))).mean()
     cls = F_bce_sum(fake.flatten(1)[:, :5], c_trg) / 3
     l1 = (x - rec).abs().mean()
-    assert logs["g_fake"].item() == pytest.approx(adv.item(), rel=1e-5)
-    assert logs["g_cls"].item() == pytest.approx(cls.item(), rel=1e-5)
-    assert logs["g_rec"].item() == pytest.approx(l1.item(), rel=1e-5)
+    assert logs["g_loss_fake"].item() == pytest.approx(adv.item(), rel=1e-5)
+    assert logs["g_loss_cls"].item() == pytest.approx(cls.item(), rel=1e-5)
+    assert logs["g_loss_rec"].item() == pytest.approx(l1.item(), rel=1e-5)
     assert loss.item() == pytest.approx(adv.item() + 10 * l1.item() + 1 * cls.item(), rel=1e-5)
 
 
@@ -259,6 +259,37 @@ def test_targets_are_the_batch_labels_permuted():
     torch.manual_seed(3)
     perm = torch.randperm(6)
     assert torch.equal(out["c_trg"], b["label"][perm])
+
+
+def test_randomness_hooks_default_to_randperm_then_rand_and_can_be_overridden():
+    m = tiny()
+    m.discriminator = QuadraticCritic()
+    b = batch(4)
+    b["label"] = torch.eye(5)[:4]
+    torch.manual_seed(5)
+    out = m.forward_step(b)
+    gp = m.gradient_penalty(b["image"], out["fake"].detach())
+    torch.manual_seed(5)
+    perm, alpha = torch.randperm(4), torch.rand(4, 1, 1, 1)  # the official draws, in the official order
+    assert torch.equal(out["c_trg"], b["label"][perm])
+    x_hat = alpha * b["image"] + (1 - alpha) * out["fake"].detach()  # QuadraticCritic: gradient = x_hat
+    assert gp.item() == pytest.approx(((x_hat.flatten(1).norm(dim=1) - 1) ** 2).mean().item(), rel=1e-5)
+
+    class Chosen(StarGAN):
+        def sample_target_labels(self, labels):
+            return labels.flip(0)
+
+        def gp_alpha(self, real):
+            return torch.zeros(real.size(0), 1, 1, 1)  # x_hat = fake
+
+    c = Chosen(image_size=16, conv_dim=4, repeat_num=1, d_repeat_num=3)
+    c.discriminator = QuadraticCritic()
+    state = torch.get_rng_state()
+    out = c.forward_step(b)
+    fake = torch.zeros_like(b["image"])
+    gp = c.gradient_penalty(b["image"], fake)
+    assert torch.equal(torch.get_rng_state(), state)  # nothing drawn
+    assert torch.equal(out["c_trg"], b["label"].flip(0)) and gp.item() == 1.0  # ||0|| - 1 squared
 
 
 # ----------------------------------------------------------------------------- translation, samples, weights

@@ -61,7 +61,9 @@ class CycleGAN(GANModule):
 
     Networks: ``generators["A2B"]`` (G), ``generators["B2A"]`` (F), and ``discriminators["A"]`` /
     ``discriminators["B"]``, keyed by the domain each one judges (the official code calls the judge of
-    domain B ``netD_A``). Batches are dicts with ``A`` and ``B`` in [-1, 1].
+    domain B ``netD_A``). Batches are dicts with ``A`` and ``B`` in [-1, 1]. The losses are logged under the
+    official names and weights (``loss_G_A``, ``loss_cycle_A``, ``loss_idt_A``, ``loss_D_A``, ...), so
+    ``loss_D_A`` is the loss of ``discriminators["B"]``.
 
     Args:
         channels: channels of domain A images (linked from the data module by the CLI).
@@ -145,37 +147,41 @@ class CycleGAN(GANModule):
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
         real_a, real_b = batch["A"], batch["B"]
         g = self.generators
+        # The official order: it fixes the order in which backward sums each generator's gradient contributions.
         fake_b = g["A2B"](real_a)
+        rec_a = g["B2A"](fake_b)
         fake_a = g["B2A"](real_b)
-        return {"fake_B": fake_b, "fake_A": fake_a, "rec_A": g["B2A"](fake_b), "rec_B": g["A2B"](fake_a)}
+        return {"fake_B": fake_b, "rec_A": rec_a, "fake_A": fake_a, "rec_B": g["A2B"](fake_a)}
 
     def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        # Logged under the official names, weighted as the official attributes are (netG_A is A2B, netD_A judges B),
+        # and summed in the official order.
         real_a, real_b = batch["A"], batch["B"]
-        d = self.discriminators
-        gan_a2b = losses.g_loss(self.gan_mode, d["B"](out["fake_B"]))
-        gan_b2a = losses.g_loss(self.gan_mode, d["A"](out["fake_A"]))
-        cycle_a = F.l1_loss(out["rec_A"], real_a)
-        cycle_b = F.l1_loss(out["rec_B"], real_b)
-        loss = gan_a2b + gan_b2a + self.lambda_a * cycle_a + self.lambda_b * cycle_b
-        logs = {"g_gan_A2B": gan_a2b, "g_gan_B2A": gan_b2a, "cycle_A": cycle_a, "cycle_B": cycle_b}
+        g, d = self.generators, self.discriminators
+        logs: dict[str, Tensor] = {}
         if self.lambda_identity > 0:
             # G should leave images that already look like B alone (sec. 5.2, photo generation from paintings).
-            idt_b = F.l1_loss(self.generators["A2B"](real_b), real_b)
-            idt_a = F.l1_loss(self.generators["B2A"](real_a), real_a)
-            loss = loss + self.lambda_identity * (self.lambda_b * idt_b + self.lambda_a * idt_a)
-            logs |= {"idt_A": idt_a, "idt_B": idt_b}
+            logs["loss_idt_A"] = F.l1_loss(g["A2B"](real_b), real_b) * self.lambda_b * self.lambda_identity
+            logs["loss_idt_B"] = F.l1_loss(g["B2A"](real_a), real_a) * self.lambda_a * self.lambda_identity
+        logs["loss_G_A"] = losses.g_loss(self.gan_mode, d["B"](out["fake_B"]))
+        logs["loss_G_B"] = losses.g_loss(self.gan_mode, d["A"](out["fake_A"]))
+        logs["loss_cycle_A"] = F.l1_loss(out["rec_A"], real_a) * self.lambda_a
+        logs["loss_cycle_B"] = F.l1_loss(out["rec_B"], real_b) * self.lambda_b
+        loss = logs["loss_G_A"] + logs["loss_G_B"] + logs["loss_cycle_A"] + logs["loss_cycle_B"]
+        if self.lambda_identity > 0:
+            loss = loss + logs["loss_idt_A"] + logs["loss_idt_B"]
         logs["g_loss"] = loss
         return loss, logs
 
     def discriminator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         logs, total = {}, 0.0
-        for domain in ("A", "B"):
+        for domain, official in (("A", "loss_D_B"), ("B", "loss_D_A")):  # the official netD_A judges domain B
             fake = self.pools[domain].query(out[f"fake_{domain}"])
             real_logit = self.discriminators[domain](batch[domain])
             fake_logit = self.discriminators[domain](fake)
             # Halved, as the paper does, so D learns more slowly than G.
-            loss = 0.5 * losses.d_loss(self.gan_mode, real_logit, fake_logit)
-            logs[f"d_loss_{domain}"] = loss
+            loss = losses.d_loss(self.gan_mode, real_logit, fake_logit) * 0.5
+            logs[official] = loss
             total = total + loss
         logs["d_loss"] = total
         return total, logs

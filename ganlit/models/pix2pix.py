@@ -210,11 +210,14 @@ class Pix2Pix(PairedTranslationGAN):
     def discriminator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         fake_logit = self.discriminate(batch["A"], out["fake"].detach())  # fake first, as the official code
         real_logit = self.discriminate(batch["A"], batch["B"])
-        loss = 0.5 * losses.d_loss(self.loss_mode, real_logit, fake_logit)
-        return loss, {"d_loss": loss, "d_real": real_logit.mean(), "d_fake": fake_logit.mean()}
+        loss_real, loss_fake = losses.d_loss_terms(self.loss_mode, real_logit, fake_logit)
+        loss = 0.5 * (loss_real + loss_fake)
+        # Official names for the official terms; d_real/d_fake are D's mean logits (as GAN, CGAN and PAN log them).
+        return loss, {"d_loss": loss, "loss_D_real": loss_real, "loss_D_fake": loss_fake,
+                      "d_real": real_logit.mean(), "d_fake": fake_logit.mean()}
 
     def generator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         adversarial = losses.g_loss(self.loss_mode, self.discriminate(batch["A"], out["fake"]))
         l1 = self.l1_term(batch, out["fake"])
         loss = adversarial + l1
-        return loss, {"g_loss": loss, "g_gan": adversarial, "g_l1": l1}
+        return loss, {"g_loss": loss, "loss_G_GAN": adversarial, "loss_G_L1": l1}

@@ -71,6 +71,16 @@ class StarGAN(GANModule):
       cross-entropy over classes (``single_label``, RaFD).
     * Target labels ``c``: the batch's own labels in a random order (the official ``rand_idx``).
 
+    Extension points for the randomness of an iteration: :meth:`sample_target_labels` (the target labels,
+    drawn first) and :meth:`gp_alpha` (the gradient-penalty interpolation weights, drawn second). Override
+    them in a subclass (or assign them on an instance) to replay recorded draws or to try another sampling.
+
+    One difference from the official solver: its G step recomputes ``G(x_real, c_trg)``, so the official G
+    runs three times in an iteration with a G step and ganlit's twice (the fake of the D step is reused; G
+    has not changed in between, so the values are the same). The only observable effect is on the running
+    statistics of G's InstanceNorm layers, which neither code uses at test time (``use_batch_stats``); they
+    matter only for exported buffers or for ``use_batch_stats=False`` in ``eval()``.
+
     Learning rate (``lr_schedule="official"``, the default): the official solver subtracts
     ``lr / num_iters_decay`` every ``lr_update_step`` iterations once past ``num_iters - num_iters_decay``.
     With its defaults (lr_constant = lr_decay = 100,000, lr_update_step = 1,000) that is 100 decrements of
@@ -240,16 +250,28 @@ class StarGAN(GANModule):
         finally:
             net.train(was)
 
+    # --------------------------------------------------------------- randomness (extension points)
+    def sample_target_labels(self, labels: Tensor) -> Tensor:
+        """Target labels of a training batch: its own ``labels`` in a random order (the official
+        ``label_org[torch.randperm(N)]``). Override to choose targets otherwise."""
+        return labels[torch.randperm(labels.size(0), device=labels.device)]
+
+    def gp_alpha(self, real: Tensor) -> Tensor:
+        """Interpolation weights of the gradient penalty, one per sample of ``real``, shaped ``[N, 1, 1, 1]``
+        (the official ``torch.rand(N, 1, 1, 1)``, drawn after :meth:`sample_target_labels`). Override to
+        choose them otherwise."""
+        return torch.rand(real.size(0), 1, 1, 1, device=real.device, dtype=real.dtype)
+
     # --------------------------------------------------------------- losses
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
-        label = batch["label"].float()
-        c_trg = label[torch.randperm(label.size(0), device=label.device)]
+        c_trg = self.sample_target_labels(batch["label"].float())
         return {"fake": self.generator(batch["image"], c_trg), "c_trg": c_trg}
 
     def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
-        """WGAN-GP on the real/fake head only, one alpha ~ U(0, 1) per sample (``torch.rand(N, 1, 1, 1)``)."""
-        return losses.gradient_penalty(lambda x: self.discriminator(x)[0], real, fake)
+        """WGAN-GP on the real/fake head only, at ``alpha * real + (1 - alpha) * fake``, alpha from :meth:`gp_alpha`."""
+        return losses.gradient_penalty(lambda x: self.discriminator(x)[0], real, fake, alpha=self.gp_alpha(real))
 
+    # Logged under the official names (the locals of the official Solver.train); gp and rec unweighted as there.
     def discriminator_loss(self, batch: dict, out: dict[str, Tensor]):
         real, label = batch["image"], batch["label"].float()
         fake = out["fake"].detach()
@@ -259,7 +281,8 @@ class StarGAN(GANModule):
         loss_cls = self.classification_loss(cls_real, label)
         loss_gp = self.gradient_penalty(real, fake)
         loss = loss_real + loss_fake + self.lambda_cls * loss_cls + self.lambda_gp * loss_gp
-        return loss, {"d_loss": loss, "d_real": loss_real, "d_fake": loss_fake, "d_cls": loss_cls, "d_gp": loss_gp}
+        return loss, {"d_loss": loss, "d_loss_real": loss_real, "d_loss_fake": loss_fake, "d_loss_cls": loss_cls,
+                      "d_loss_gp": loss_gp}
 
     def generator_loss(self, batch: dict, out: dict[str, Tensor]):
         real, label = batch["image"], batch["label"].float()
@@ -270,7 +293,7 @@ class StarGAN(GANModule):
         loss_cls = self.classification_loss(cls_fake, c_trg)
         loss_rec = (real - rec).abs().mean()
         loss = loss_fake + self.lambda_rec * loss_rec + self.lambda_cls * loss_cls
-        return loss, {"g_loss": loss, "g_fake": loss_fake, "g_cls": loss_cls, "g_rec": loss_rec}
+        return loss, {"g_loss": loss, "g_loss_fake": loss_fake, "g_loss_cls": loss_cls, "g_loss_rec": loss_rec}
 
     # --------------------------------------------------------------- samples and evaluation
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
