@@ -116,12 +116,17 @@ class GanlitCLI(LightningCLI):
         # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
 
-    def before_instantiate_classes(self) -> None:
-        cfg = self.config[self.subcommand] if self.subcommand else self.config
-        if self.subcommand == "fit":
+    def _parse_ckpt_path(self) -> None:
+        # Before Lightning reads the model's hyperparameters from --ckpt_path: resolve `last`, refuse a checkpoint of
+        # another model class, and point the run at its folder.
+        if self.config.get("subcommand") == "fit":
             from ganlit.run_config import place_run
 
-            place_run(cfg)
+            place_run(self.config["fit"])
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
         linked = link_data_to_model(cfg)
         if linked:
             rank_zero_info("ganlit: from the data module -> model: "

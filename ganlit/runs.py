@@ -117,8 +117,8 @@ def find_last(root: Path, max_epochs: Optional[int], max_steps: int) -> SavedRun
 
 
 def finished_message(run: SavedRun, max_epochs: Optional[int], max_steps: int) -> str:
-    limit = (f"max_steps={max_steps} (it is at step {run.global_step})" if max_steps not in (None, -1)
-             and run.global_step >= max_steps else f"max_epochs={max_epochs} (it has run {run.epochs_done} epochs)")
+    limit = (f"max_steps={max_steps} reached (step {run.global_step})" if max_steps not in (None, -1)
+             and run.global_step >= max_steps else f"max_epochs={max_epochs} reached ({run.epochs_done} epochs done)")
     return (f"the run of {run.path} has already finished: {limit}. To train it further, raise the limit, e.g. "
             f"--trainer.max_epochs {run.epochs_done * 2 or 2} --ckpt_path {run.path}")
 
