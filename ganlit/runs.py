@@ -78,8 +78,9 @@ class SavedRun:
     @property
     def run_dir(self) -> Optional[Path]:
         """The ``version_<n>`` folder holding this checkpoint, or None for a file kept elsewhere."""
-        folder = self.path.resolve().parent.parent
-        return folder if self.path.parent.name == "checkpoints" and VERSION.match(folder.name) else None
+        folder = self.path.parent.parent
+        ok = self.path.parent.name == "checkpoints" and VERSION.match(folder.resolve().name)
+        return folder if ok else None
 
     def finished(self, max_epochs: Optional[int], max_steps: int) -> bool:
         """Whether a fit with these limits would stop at once (Lightning's defaults: 1000 epochs, no step limit)."""

@@ -142,6 +142,46 @@ def test_run_folders_are_numbered_and_latest_points_to_the_newest(tmp_path):
     assert os.readlink(tmp_path / "latest") == "version_8"
 
 
+def test_a_resumed_run_logs_to_the_same_wandb_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    config = [*family_config(tmp_path, "cgan"), *[a for a in SMALL if "logger" not in a]]
+    root = tmp_path / "runs" / "quickstart"
+    assert main(["fit", *config, "--trainer.max_steps=4"]) == 0
+    run_id = read_checkpoint(last(root, 0))["ganlit_run"]["wandb_id"]
+    assert run_id
+    assert main(["fit", *config, "--trainer.max_steps=8", "--ckpt_path", "last"]) == 0
+    assert read_checkpoint(last(root, 0))["ganlit_run"]["wandb_id"] == run_id
+    # Offline, each process writes a folder named offline-run-<time>-<id>; `wandb sync` joins them into one run.
+    assert {p.name.rsplit("-", 1)[1] for p in (root / "version_0" / "wandb").glob("offline-run-*")} == {run_id}
+
+
+def test_a_requeued_slurm_job_continues_in_its_own_run_folder(tmp_path, monkeypatch):
+    from jsonargparse import Namespace
+
+    from ganlit.run_config import RUN_DIR_ENV, place_run
+
+    monkeypatch.setenv(RUN_DIR_ENV, "")  # restored (removed) after the test
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+
+    def config() -> Namespace:
+        trainer = Namespace(default_root_dir=str(tmp_path), max_epochs=2, max_steps=-1, logger=None, callbacks=None)
+        return Namespace(trainer=trainer, ckpt_path=None, model=None, checkpoint=Namespace(dirpath=None))
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    first = place_run(config())
+    assert first == tmp_path / "version_0" and (first / "slurm_job_id").read_text() == "4242\n"
+    (first / "checkpoints").mkdir()
+    (first / "checkpoints" / "last.ckpt").write_bytes(b"")
+    requeued = config()
+    assert place_run(requeued) == first  # the same job id after `scontrol requeue`: same folder, from last.ckpt
+    assert requeued.ckpt_path == str(first / "checkpoints" / "last.ckpt")
+    assert requeued.trainer.default_root_dir == str(first)
+    assert requeued.checkpoint.dirpath == str(first / "checkpoints")
+    monkeypatch.setenv("SLURM_JOB_ID", "4243")
+    assert place_run(config()) == tmp_path / "version_1"  # another job: a run of its own
+
+
 # ------------------------------------------------------------------ the real command, in a subprocess
 def ganlit(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     # The thread count of this process: float sums over threads must split alike to compare with the in-process run.

@@ -337,10 +337,10 @@ class GANModule(L.LightningModule):
         )
 
     def _last_checkpoint(self) -> Optional[str]:
-        cb = getattr(self.trainer, "checkpoint_callback", None) if self._trainer is not None else None
-        if cb is None:
-            return None
-        return getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") or None
+        callbacks = list(getattr(self.trainer, "checkpoint_callbacks", [])) if self._trainer is not None else []
+        paths = [getattr(cb, "last_model_path", "") for cb in callbacks]  # last.ckpt first, then a best one
+        paths += [getattr(cb, "best_model_path", "") for cb in callbacks]
+        return next((p for p in paths if p), None)
 
     # ----------------------------------------------------------------- samples
     @torch.no_grad()
