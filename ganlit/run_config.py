@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from lightning.pytorch.utilities import rank_zero_info
 
-from ganlit.runs import SavedRun, check_class, new_run_dir, resume_target, versions
+from ganlit.runs import LATEST, SavedRun, check_class, new_run_dir, resume_target, versions
 
 # Set by rank 0 for the processes Lightning launches for DDP, so that every rank writes into the same run.
 RUN_DIR_ENV = "_GANLIT_RUN_DIR"
@@ -26,6 +26,14 @@ def _slurm_job_id() -> Optional[str]:
     if array is not None:
         return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
     return os.environ.get("SLURM_JOB_ID")
+
+
+def _launch_rank() -> int:
+    """This process's global rank when an outside launcher (torchrun, srun) started it, else 0."""
+    for name in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 def _requeued_run(root: Path, job: str) -> Optional[Path]:
@@ -50,30 +58,34 @@ def place_run(cfg: Any) -> Path:
     """
     trainer = cfg.trainer
     root = Path(trainer.get("default_root_dir") or "runs")
-    inherited = os.environ.get(RUN_DIR_ENV)
-    target: Optional[SavedRun] = None
-    if inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0:
-        run = Path(inherited)  # a DDP rank launched by rank 0: rank 0 chose already
-        target = resume_target(cfg.get("ckpt_path"), root, trainer.get("max_epochs"), trainer.get("max_steps", -1))
-    else:
-        target = resume_target(cfg.get("ckpt_path"), root, trainer.get("max_epochs"), trainer.get("max_steps", -1))
-        job = _slurm_job_id()
-        requeued = _requeued_run(root, job) if job and target is None and cfg.get("ckpt_path") is None else None
-        if target is not None and target.run_dir is not None:
-            run = target.run_dir
-        elif requeued is not None:
-            run = requeued
-            cfg.ckpt_path = str(_newest_checkpoint(run) or "") or None
-            rank_zero_info(f"ganlit: SLURM job {job} requeued: continuing {run}"
-                           + (f" from {cfg.ckpt_path}" if cfg.ckpt_path else ""))
-        else:
-            run = new_run_dir(root)
-            if job:
-                (run / SLURM_FILE).write_text(job + "\n")
-        os.environ[RUN_DIR_ENV] = str(run)
+    target = resume_target(cfg.get("ckpt_path"), root, trainer.get("max_epochs"), trainer.get("max_steps", -1))
     if target is not None:
         model = cfg.get("model")
         check_class(target, getattr(model, "class_path", None) if model is not None else None)
+    job = _slurm_job_id()
+    requeued = _requeued_run(root, job) if job and target is None and cfg.get("ckpt_path") is None else None
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0:
+        run = Path(inherited)  # a DDP process launched by rank 0, which chose the folder
+    elif target is not None and target.run_dir is not None:
+        run = target.run_dir
+    elif requeued is not None:
+        run = requeued
+    elif _launch_rank() > 0:
+        # Started by torchrun/srun beside rank 0: create nothing; checkpoints, samples and loggers write on rank 0
+        # (ModelCheckpoint takes rank 0's folder).
+        run = root / LATEST
+    else:
+        run = new_run_dir(root)
+        if job:
+            (run / SLURM_FILE).write_text(job + "\n")
+    if _launch_rank() == 0 and not (inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0):
+        os.environ[RUN_DIR_ENV] = str(run)
+    if requeued is not None:
+        newest = _newest_checkpoint(requeued)
+        cfg.ckpt_path = str(newest) if newest is not None else None
+        rank_zero_info(f"ganlit: SLURM job {job} requeued: continuing {run}" + (f" from {newest}" if newest else ""))
+    if target is not None:
         cfg.ckpt_path = str(target.path)
         rank_zero_info(f"ganlit: resuming {target.path} (epoch {target.epochs_done}, step {target.global_step})")
     rank_zero_info(f"ganlit: this run writes into {run}")
