@@ -58,7 +58,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     ``last.ckpt`` is written at every epoch end, every ``every_n_minutes`` of training (default 10) and, when
     set, every ``every_n_iterations`` iterations of the module's own counter (one per batch), so a hard kill
-    loses at most that much work. On SIGINT (Ctrl-C), SIGTERM, or the requeue signal of a SLURM job, the run
+    loses at most that much work. On SIGINT (Ctrl-C) or SIGTERM (Lightning's signal connector), the run
     finishes the step it is in, writes ``last.ckpt`` (atomically, through ganlit's checkpoint I/O), prints one
     line with its path and the command that resumes it, and exits with 130 (SIGINT) or 143 (SIGTERM). A second
     Ctrl-C quits at once; a save it cuts short leaves the previous ``last.ckpt`` whole.
@@ -94,6 +94,9 @@ class LastCheckpoint(ModelCheckpoint):
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._restore_sigint()
+
+    def _restore_sigint(self) -> None:
         if self._previous_sigint is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
@@ -136,6 +139,7 @@ class LastCheckpoint(ModelCheckpoint):
         self._save_last(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore_sigint()  # teardown hooks do not run after an exception
         if isinstance(exception, KeyboardInterrupt):  # the second Ctrl-C, or one outside the training loop
             raise SystemExit(130) from None
         if not isinstance(exception, SIGTERMException):
