@@ -136,7 +136,6 @@ class GanlitCLI(LightningCLI):
         if any("Wandb" in str(getattr(lg, "class_path", "")) for lg in loggers if lg is not None):
             ensure_wandb_mode()
 
-
     def before_fit(self) -> None:
         from ganlit.callbacks import LastCheckpoint
 
