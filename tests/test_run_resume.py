@@ -266,3 +266,36 @@ def test_sigterm_exits_143_after_saving_and_a_second_ctrl_c_quits_at_once(tmp_pa
     folder = tmp_path / "runs/quickstart/version_1/checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]  # no temporary file left behind
     assert int(read_checkpoint(folder / "last.ckpt")["state_dict"]["iteration"]) == 2
+
+
+@pytest.mark.parametrize("options, saved_at", [
+    (dict(every_n_minutes=10), [3, 6, 8]),  # 4 minutes per batch: after 12 and 24 minutes, then the epoch end
+    (dict(every_n_minutes=None, every_n_iterations=5), [5, 8]),
+])
+def test_last_ckpt_is_refreshed_on_the_clock_every_n_iterations_and_at_epoch_end(options, saved_at, tmp_path,
+                                                                                 monkeypatch):
+    import types
+
+    import lightning as L
+    from toy import ToyGAN, loader
+
+    import ganlit.callbacks
+    from ganlit.callbacks import LastCheckpoint
+
+    now = [0.0]  # a fake clock: the test never depends on how fast this machine is
+    monkeypatch.setattr(ganlit.callbacks, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+
+    class Clock(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            now[0] += 240.0
+
+    saver = LastCheckpoint(dirpath=str(tmp_path / "checkpoints"), **options)
+    saves = []
+    original = saver._save_last_checkpoint
+    monkeypatch.setattr(saver, "_save_last_checkpoint",
+                        lambda trainer, m: (saves.append(int(trainer.lightning_module.iteration)), original(trainer, m)))
+    trainer = L.Trainer(max_epochs=1, logger=False, accelerator="cpu", enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[Clock(), saver])
+    trainer.fit(ToyGAN(), loader(n=64, batch_size=8))  # 8 iterations
+    assert saves == saved_at
+    assert int(read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["state_dict"]["iteration"]) == 8
