@@ -16,13 +16,16 @@ class UnsafeCheckpointError(ValueError):
     """The file needs arbitrary pickled code to load; ganlit refuses it."""
 
 
-def read_checkpoint(path: Union[str, Path]) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; a file carrying pickled code is refused."""
+def read_checkpoint(path: Union[str, Path], mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)``; a file carrying pickled code is refused.
+
+    ``mmap=True`` maps the tensors instead of reading them, for a cheap look at the metadata of a large file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f"{path}: refused: loading it would run pickled code (torch.load weights_only=True failed: "

@@ -14,6 +14,8 @@ from typing import Any, Optional
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
+from ganlit.run_config import RUN_DIR_ENV
+
 # Subcommands beyond LightningCLI's, each a module in ganlit.commands with ``main(argv) -> int``.
 EXTRA_COMMANDS = {
     "sample": "write generated images of a GAN/CGAN checkpoint",
@@ -96,6 +98,7 @@ class GanlitCLI(LightningCLI):
         from ganlit.models.base import GANModule
 
         kwargs.setdefault("run", True)
+        self._argv = list(sys.argv[1:] if args is None else args)
         super().__init__(
             GANModule if "model_class" not in kwargs else kwargs.pop("model_class"),
             GANDataModule if "datamodule_class" not in kwargs else kwargs.pop("datamodule_class"),
@@ -107,6 +110,21 @@ class GanlitCLI(LightningCLI):
             **kwargs,
         )
 
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        from ganlit.callbacks import LastCheckpoint
+
+        # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
+        parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
+
+    def _parse_ckpt_path(self) -> None:
+        # Before Lightning reads the model's hyperparameters from --ckpt_path: resolve `last`, refuse a checkpoint of
+        # another model class, and point the run at its folder.
+        if self.config.get("subcommand") == "fit":
+            from ganlit.run_config import place_run
+
+            place_run(self.config["fit"])
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         linked = link_data_to_model(cfg)
@@ -117,6 +135,13 @@ class GanlitCLI(LightningCLI):
         loggers = logger if isinstance(logger, list) else [logger]
         if any("Wandb" in str(getattr(lg, "class_path", "")) for lg in loggers if lg is not None):
             ensure_wandb_mode()
+
+    def before_fit(self) -> None:
+        from ganlit.callbacks import LastCheckpoint
+
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, LastCheckpoint):
+                callback.resume_command = list(self._argv)
 
 
 def _usage() -> str:
@@ -138,14 +163,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not argv:
         print(_usage())
         return 2
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from ganlit.runs import ResumeError, RunFinished
     from ganlit.weights import MissingWeightsError
 
     try:
         GanlitCLI(args=argv)
-    except MissingWeightsError as err:  # one clear paragraph, no traceback
+    except (MissingWeightsError, ResumeError) as err:  # one clear paragraph, no traceback
         print(f"ganlit: {err}", file=sys.stderr)
-        return 2
+        return 0 if isinstance(err, RunFinished) else 2
+    except SIGTERMException as stop:  # SIGINT/SIGTERM: last.ckpt saved, the code says which signal
+        return int(stop.code or 143)
     finally:
+        os.environ.pop(RUN_DIR_ENV, None)
         _finish_wandb_run()
     return 0
 

@@ -85,16 +85,21 @@ def test_recipe_typo_fails_at_parse_time_naming_the_key(tmp_path, capsys):
     assert "ngff" in capsys.readouterr().err
 
 
-def test_quickstart_fast_dev_run_writes_checkpoint_and_grid(tmp_path, monkeypatch):
+def test_quickstart_runs_get_a_folder_each(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert run_recipe("quickstart.yaml", tmp_path, "--trainer.fast_dev_run=false", "--trainer.max_epochs=1",
-                      "--trainer.limit_train_batches=2") == 0
-    assert (tmp_path / "runs/quickstart/checkpoints/last.ckpt").exists()
-    assert list((tmp_path / "runs/quickstart/samples").glob("*.png"))
-    # A second run neither aborts on the existing config nor overwrites it.
-    assert run_recipe("quickstart.yaml", tmp_path, "--trainer.fast_dev_run=false", "--trainer.max_epochs=1",
-                      "--trainer.limit_train_batches=2") == 0
-    assert (tmp_path / "runs/quickstart/config.yaml").exists() and (tmp_path / "runs/quickstart/config.1.yaml").exists()
+    args = ("--trainer.fast_dev_run=false", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2")
+    assert run_recipe("quickstart.yaml", tmp_path, *args) == 0
+    first = tmp_path / "version_0"
+    assert (first / "checkpoints/last.ckpt").exists() and (first / "config.yaml").exists()
+    assert list((first / "samples").glob("*.png"))
+    before = {p: p.stat().st_mtime_ns for p in first.rglob("*")}
+    # A second run in the same folder gets its own folder and leaves the first one's files alone.
+    assert run_recipe("quickstart.yaml", tmp_path, *args) == 0
+    second = tmp_path / "version_1"
+    assert (second / "checkpoints/last.ckpt").exists() and (second / "config.yaml").exists()
+    assert list((second / "samples").glob("*.png"))
+    assert {p: p.stat().st_mtime_ns for p in first.rglob("*")} == before
+    assert (tmp_path / "latest").resolve() == second.resolve()
 
 
 def _fit_briefly(model, tmp_path, task="generate"):

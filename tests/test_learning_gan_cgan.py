@@ -20,7 +20,7 @@ def test_quickstart_cgan_samples_are_judged_as_their_class(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     assert main(["fit", "--config", str(RECIPES / "quickstart.yaml"), "--trainer.logger", "false",
                  "--trainer.enable_progress_bar", "false"]) == 0
-    ckpt = tmp_path / "runs/quickstart/checkpoints/last.ckpt"
+    ckpt = tmp_path / "runs/quickstart/latest/checkpoints/last.ckpt"
     assert ckpt.exists()
     out = tmp_path / "generated"
     assert main(["sample", "--ckpt", str(ckpt), "--num", "500", "--output", str(out), "--seed", "0"]) == 0

@@ -1,15 +1,10 @@
-"""Reliability: atomic checkpoints, refusing pickled code, surviving SIGKILL, bad recipes."""
+"""Reliability: atomic checkpoints, refusing pickled code, bad recipes (interrupts and SIGKILL: test_run_resume.py)."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from recipes_util import RECIPES, run_recipe
+from recipes_util import run_recipe
 from toy import ToyGAN, loader, trainer
 
 from ganlit.checkpoint import AtomicCheckpointIO, UnsafeCheckpointError, load_module, read_checkpoint
@@ -71,33 +66,3 @@ def test_recipe_wrong_type_is_named_at_parse_time(tmp_path, capsys):
         run_recipe("quickstart.yaml", tmp_path, "--model.init_args.ngf", "wide")
     err = capsys.readouterr().err
     assert "ngf" in err and "wide" in err
-
-
-@pytest.mark.slow
-def test_a_run_killed_with_sigkill_resumes_from_last(tmp_path):
-    ckpts = tmp_path / "ckpts"
-    base = [sys.executable, "-m", "ganlit", "fit", "--config", str(RECIPES / "quickstart.yaml"),
-            "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "3",
-            f"--trainer.default_root_dir={tmp_path}", "--model.init_args.ngf", "8", "--model.init_args.ndf", "8",
-            "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-            f"--trainer.callbacks.dirpath={ckpts}", "--trainer.callbacks.every_n_train_steps=10",
-            "--trainer.callbacks.save_last=true"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(base, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while not (ckpts / "last.ckpt").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert (ckpts / "last.ckpt").exists(), proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ""
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = int(read_checkpoint(ckpts / "last.ckpt")["state_dict"]["iteration"])
-    assert 0 < killed_at < 3 * 23
-    done = subprocess.run(base + ["--ckpt_path", "last"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Restored all states from the checkpoint" in done.stderr
-    assert "`max_epochs=3` reached" in done.stderr
-    # Checkpoints every 10 optimizer steps (5 iterations): the last one is the last multiple of 5 iterations.
-    assert int(read_checkpoint(ckpts / "last.ckpt")["state_dict"]["iteration"]) == 65

@@ -373,7 +373,7 @@ def test_evaluation_images_one_translation_per_image():
 def grid_size(tmp_path):
     from PIL import Image
 
-    (png,) = (tmp_path / "samples").glob("iter_*.png")
+    (png,) = (tmp_path / "latest" / "samples").glob("iter_*.png")
     return Image.open(png).size
 
 

@@ -68,7 +68,7 @@ def test_offline_run_folder_holds_metrics_grids_config_and_protocol(tmp_path, mo
     finally:
         wandb.finish()
 
-    (run,) = (tmp_path / "runs/quickstart/wandb").glob("offline-run-*")
+    (run,) = (tmp_path / "runs/quickstart/latest/wandb").glob("offline-run-*")
     log = next(run.glob("run-*.wandb"))
     deadline = time.monotonic() + 60
     while not any(r.WhichOneof("record_type") == "exit" for r in wandb_records(log)):
@@ -98,7 +98,7 @@ def test_offline_run_folder_holds_metrics_grids_config_and_protocol(tmp_path, mo
     # Sample grids: in the W&B media folder and as PNGs in the run folder.
     assert any("samples/filenames" in row for row in history)
     assert list((run / "files/media/images").glob("samples_*.png"))
-    assert list((tmp_path / "runs/quickstart/samples").glob("iter_*.png"))
+    assert list((tmp_path / "runs/quickstart/latest/samples").glob("iter_*.png"))
     # Checkpoints: the best by digits FID and the last.
-    assert len(list((tmp_path / "runs/quickstart/checkpoints").glob("best-digits-fid-epoch*.ckpt"))) == 1
-    assert (tmp_path / "runs/quickstart/checkpoints/last.ckpt").exists()
+    assert len(list((tmp_path / "runs/quickstart/latest/checkpoints").glob("best-digits-fid-epoch*.ckpt"))) == 1
+    assert (tmp_path / "runs/quickstart/latest/checkpoints/last.ckpt").exists()

@@ -313,6 +313,10 @@ class GANModule(L.LightningModule):
         return bool(trainer.fast_dev_run) or trainer._logger_connector.should_update_logs
 
     def on_train_epoch_end(self) -> None:
+        if self._trainer is not None and not self.trainer.fit_loop.epoch_loop._num_ready_batches_reached():
+            # Cut short by max_steps or a stop request: the epoch has not ended, so neither has its schedule
+            # step (a run resumed from here, or a straight run, takes it when the epoch really ends).
+            return
         if self.schedule_unit == "epoch":
             self._step_schedulers()
         self.write_samples()
@@ -333,10 +337,10 @@ class GANModule(L.LightningModule):
         )
 
     def _last_checkpoint(self) -> Optional[str]:
-        cb = getattr(self.trainer, "checkpoint_callback", None) if self._trainer is not None else None
-        if cb is None:
-            return None
-        return getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "") or None
+        callbacks = list(getattr(self.trainer, "checkpoint_callbacks", [])) if self._trainer is not None else []
+        paths = [getattr(cb, "last_model_path", "") for cb in callbacks]  # last.ckpt first, then a best one
+        paths += [getattr(cb, "best_model_path", "") for cb in callbacks]
+        return next((p for p in paths if p), None)
 
     # ----------------------------------------------------------------- samples
     @torch.no_grad()

@@ -1,0 +1,116 @@
+"""Pointing a fit's config at its run folder: checkpoints, loggers, samples and config all land in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from lightning.pytorch.utilities import rank_zero_info
+
+from ganlit.runs import LATEST, SavedRun, check_class, new_run_dir, resume_target, versions
+
+# Set by rank 0 for the processes Lightning launches for DDP, so that every rank writes into the same run.
+RUN_DIR_ENV = "_GANLIT_RUN_DIR"
+SLURM_FILE = "slurm_job_id"
+
+
+def _as_list(value: Any) -> list:
+    if value is None or isinstance(value, bool):
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _slurm_job_id() -> Optional[str]:
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if array is not None:
+        return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def _launch_rank() -> int:
+    """This process's global rank when an outside launcher (torchrun, srun) started it, else 0."""
+    for name in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def _requeued_run(root: Path, job: str) -> Optional[Path]:
+    """The run folder a requeued SLURM job started before (the job id stays the same across requeues)."""
+    for run in reversed(versions(root)):
+        marker = run / SLURM_FILE
+        if marker.is_file() and marker.read_text().strip() == job:
+            return run
+    return None
+
+
+def _newest_checkpoint(run: Path) -> Optional[Path]:
+    candidates = [p for p in [run / "checkpoints" / "last.ckpt", *run.glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def place_run(cfg: Any) -> Path:
+    """Choose this fit's run folder and rewrite ``cfg`` (a ``fit`` config, in place) to write everything there.
+
+    ``--ckpt_path last`` (or a path inside a run folder) continues that run in its folder and W&B run; any other
+    fit gets a new ``version_<n>``. Raises ``ResumeError`` with one line when the checkpoint cannot be resumed.
+    """
+    trainer = cfg.trainer
+    root = Path(trainer.get("default_root_dir") or "runs")
+    target = resume_target(cfg.get("ckpt_path"), root, trainer.get("max_epochs"), trainer.get("max_steps", -1))
+    if target is not None:
+        model = cfg.get("model")
+        check_class(target, getattr(model, "class_path", None) if model is not None else None)
+    job = _slurm_job_id()
+    requeued = _requeued_run(root, job) if job and target is None and cfg.get("ckpt_path") is None else None
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0:
+        run = Path(inherited)  # a DDP process launched by rank 0, which chose the folder
+    elif target is not None and target.run_dir is not None:
+        run = target.run_dir
+    elif requeued is not None:
+        run = requeued
+    elif _launch_rank() > 0:
+        # Started by torchrun/srun beside rank 0: create nothing; checkpoints, samples and loggers write on rank 0
+        # (ModelCheckpoint takes rank 0's folder).
+        run = root / LATEST
+    else:
+        run = new_run_dir(root)
+        if job:
+            (run / SLURM_FILE).write_text(job + "\n")
+    if _launch_rank() == 0 and not (inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0):
+        os.environ[RUN_DIR_ENV] = str(run)
+    if requeued is not None:
+        newest = _newest_checkpoint(requeued)
+        cfg.ckpt_path = str(newest) if newest is not None else None
+        rank_zero_info(f"ganlit: SLURM job {job} requeued: continuing {run}" + (f" from {newest}" if newest else ""))
+    if target is not None:
+        cfg.ckpt_path = str(target.path)
+        rank_zero_info(f"ganlit: resuming {target.path} (epoch {target.epochs_done}, step {target.global_step})")
+    rank_zero_info(f"ganlit: this run writes into {run}")
+
+    trainer.default_root_dir = str(run)
+    for logger in _as_list(trainer.get("logger")):
+        args = logger.get("init_args") if hasattr(logger, "get") else None
+        if args is None:
+            continue
+        if "save_dir" in args:
+            args.save_dir = str(run)
+        name = str(logger.get("class_path", ""))
+        if name.endswith(("TensorBoardLogger", "CSVLogger")):
+            args.name, args.version = "", ""  # their log_dir is then the run folder itself
+        if name.endswith("WandbLogger") and target is not None and target.wandb_id:
+            args.id = target.wandb_id  # the same W&B run, continued
+            kwargs = logger.get("dict_kwargs") or {}
+            kwargs["resume"] = "allow"
+            logger.dict_kwargs = kwargs
+    checkpoints = str(run / "checkpoints")
+    for callback in _as_list(trainer.get("callbacks")):
+        args = callback.get("init_args") if hasattr(callback, "get") else None
+        if args is not None and "dirpath" in args and args.dirpath is None and "ModelCheckpoint" in str(
+                callback.get("class_path", "")):
+            args.dirpath = checkpoints
+    if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
+        cfg.checkpoint.dirpath = checkpoints
+    return run
