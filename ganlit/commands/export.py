@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +36,15 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from ganlit.errors import UsageError, command, report
+
 __all__ = ["Exportable", "build_parser", "exportable", "main", "per_image_batchnorm"]
 
 
 IMAGES = "float32 images in [-1, 1]"
 
 
-class ExportError(Exception):
+class ExportError(UsageError):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("export")
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ganlit.checkpoint import load_module
@@ -308,9 +310,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                               "pass --overwrite to replace them")
         model = load_module(args.ckpt, map_location="cpu")
         item = exportable(model, args.direction, args.eval, args.image_size)
-    except (ExportError, FileNotFoundError, ValueError, KeyError) as err:
-        print(f"ganlit export: {err}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        if isinstance(err, UsageError):
+            raise
+        return report("export", err)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "torchscript":
         check = export_torchscript(item, args.output)

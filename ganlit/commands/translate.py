@@ -31,13 +31,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ganlit.errors import UsageError, command, report
+
 OFFICIAL_KINDS = ("pix2pix", "cyclegan", "stargan")
 STARGAN_CROP = 178  # the official CelebA preprocessing: center crop 178, then resize to image_size
 
 __all__ = ["build_parser", "main", "parse_assignments", "load_translator", "translate_files"]
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
@@ -382,10 +384,10 @@ def translate_files(translator: Translator, files: list[Path], out_dir: Path, ba
 
 # ----------------------------------------------------------------------------- the command
 def _error(message: str) -> int:
-    print(f"ganlit translate: error: {message}", file=sys.stderr)
-    return 2
+    return report("translate", UsageError(message))
 
 
+@command("translate")
 def main(argv: Optional[list[str]] = None) -> int:
     """Run ``ganlit translate``; return the exit code."""
     from ganlit.checkpoint import UnsafeCheckpointError
