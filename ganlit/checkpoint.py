@@ -46,7 +46,7 @@ def read_checkpoint(path: Union[str, Path]) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         detail = str(err)
-        code = re.search(r"Unsupported global: GLOBAL (\S+)", detail)
+        code = re.search(r"\bGLOBAL ([\w.]+)", detail)  # the pickle names a function or class to call
         if code:
             raise UnsafeCheckpointError(
                 f"{path}: refused: the file carries pickled code ({code.group(1)}), which ganlit never runs. "
@@ -113,6 +113,7 @@ def load_module(path: Union[str, Path], map_location: str = "cpu") -> "GANModule
     hparams.pop("_instantiator", None)
     hparams.pop("_class_path", None)
     model = cls(**hparams)
+    model.ganlit_facts = dict(ckpt.get("ganlit_facts") or {})  # read through ganlit.facts.checkpoint_facts
     model.on_load_checkpoint(ckpt)
     model.load_state_dict(ckpt["state_dict"], strict=True)
     return model.to(map_location).eval()

@@ -83,6 +83,8 @@ def describe_config_error(message: str, known_keys: Iterable[str] = ()) -> str:
     cls = re.search(r"Problem with given class_path '([\w.]+)'", text)
     if cls:
         inner = text[cls.end():]
+        # the outer union's other branches ("- Expected a <class 'NoneType'>") are not about this class
+        inner = re.split(r"\n {0,4}- |\n {0,2}Given value type", inner)[0]
         names = _init_arg_names(cls.group(1))
         bad = re.search(r"(?:Option|Key|No action for key) ['\"]([\w.]+)['\"] (?:is not accepted|is not expected|to check)",
                         inner)

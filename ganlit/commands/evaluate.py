@@ -83,10 +83,13 @@ def _build_data(class_path: str, init_args: dict[str, Any], model: torch.nn.Modu
         cls = _import(class_path)
     except (ImportError, AttributeError, ValueError):
         raise InputError(f"data class {class_path!r} cannot be imported (expected e.g. ganlit.data.DigitsDataModule)") from None
+    from ganlit.facts import checkpoint_facts
+
     accepted = inspect.signature(cls.__init__).parameters
-    for name in ("image_size", "channels"):  # the facts the model was built with, unless the recipe states them
-        if name in accepted and name not in init_args and hasattr(model, name):
-            init_args[name] = getattr(model, name)
+    facts = checkpoint_facts(model)
+    for name in ("image_size", "channels"):  # the facts the model was trained with, unless the recipe states them
+        if name in accepted and name not in init_args and facts.get(name) is not None:
+            init_args[name] = facts[name]
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(GANDataModule, "data", required=True)
     try:

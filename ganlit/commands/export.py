@@ -96,13 +96,9 @@ def per_image_batchnorm(net: nn.Module) -> nn.Module:
 
 def _fixed_size(model: nn.Module) -> Optional[int]:
     """The training image size: the model's ``image_size`` or that of its fixed sample images."""
-    size = getattr(model, "image_size", None) or model.hparams.get("image_size")
-    if size:
-        return int(size)
-    for name, buf in model.named_buffers(recurse=False):
-        if name.startswith("fixed_") and buf.dim() == 4 and buf.numel():
-            return int(buf.size(-1))
-    return None
+    from ganlit.facts import image_size_of
+
+    return image_size_of(model)
 
 
 def _images(n: int, channels: int, size: int) -> Tensor:
@@ -320,7 +316,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     else:
         check = export_onnx(item, args.output, args.onnx_exporter, args.opset)
     side.write_text(json.dumps(sidecar(item, model, args, check), indent=1) + "\n")
-    what = ", ".join(f"{n} {list(t.shape[1:])}" for n, t in item.inputs.items())
+    # per-image shapes; a 1-D input (class indices) has one value per image
+    what = ", ".join(f"{n} {list(t.shape[1:])}" if t.dim() > 1 else f"{n} (one {t.dtype} per image)".replace("torch.", "")
+                     for n, t in item.inputs.items())
     print(f"ganlit export: wrote {args.output} ({args.format}; {type(model).__name__}, inputs {what}, "
           f"mode {item.meta['mode'].split(':')[0].split(',')[0]}{', EMA' if item.meta['ema'] else ''}) and {side}")
     return 0

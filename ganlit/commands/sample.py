@@ -69,7 +69,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     conditional = getattr(model, "conditional", False)
     labels = None
     if conditional:
-        classes = parse_labels(args.labels, int(model.num_classes))
+        from ganlit.facts import checkpoint_facts
+
+        classes = parse_labels(args.labels, int(checkpoint_facts(model).get("num_classes") or model.num_classes))
         labels = torch.tensor(classes).repeat(args.num // len(classes) + 1)[: args.num]
     elif args.labels:
         raise UsageError(f"--labels: {type(model).__name__} in {args.ckpt} is not conditional; drop --labels")

@@ -232,8 +232,11 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
         raise InputError(
             f"{args.model}: {type(model).__name__} has no translate(); use `ganlit sample` for sampling models"
         )
-    size = args.image_size or int(getattr(model, "image_size", 0) or model.hparams.get("image_size", 256))
-    grayscale = int(getattr(model, "channels", 3)) == 1
+    from ganlit.facts import checkpoint_facts
+
+    facts = checkpoint_facts(model)  # the size and channels it was trained with, as export/evaluate read them
+    size = args.image_size or int(facts.get("image_size") or 256)
+    grayscale = int(facts.get("channels") or 3) == 1
     preprocess = make_preprocess(size, args.crop_size, grayscale, bicubic=True)
     options: dict[str, Any] = {}  # only what the user asked for: a model's translate() decides its own defaults
     if args.eval:
