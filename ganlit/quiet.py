@@ -6,6 +6,8 @@ every warning about the user's own data, recipe or checkpoint) still shows.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import shutil
 import sys
@@ -69,7 +71,8 @@ def discard_empty_wandb_run() -> None:
         offline = bool(getattr(run.settings, "_offline", False)) or run_dir.name.startswith("offline-run-")
     except Exception:  # a hint of tidiness only: never hide the user's real error behind this one
         return
-    wandb.finish(quiet=True)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        wandb.finish(exit_code=1)  # its "sync this run" lines would name a folder about to be removed
     if logged or not offline or not run_dir.is_dir():
         return
     shutil.rmtree(run_dir, ignore_errors=True)
