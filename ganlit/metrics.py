@@ -283,8 +283,8 @@ def compute_metrics(
         out["fid"] = float(fid.compute())
         kid = KernelInceptionDistance(feature=_Precomputed(real.size(1)), subsets=kid_subsets, subset_size=subset,
                                       sync_on_compute=False)
-        kid.update(real.double().cpu(), real=True)
-        kid.update(fake.double().cpu(), real=False)
+        kid.update(_canonical_order(real), real=True)  # the subsets depend on the sets, not on how ranks sharded them
+        kid.update(_canonical_order(fake), real=False)
         mean, std = kid.compute()
         out["kid_mean"] = float(mean)
         if spread:
@@ -299,6 +299,13 @@ def compute_metrics(
         else:
             used["is_splits"] = "not computed: the feature network gives no class logits"
     return out, used
+
+
+def _canonical_order(features: Tensor) -> Tensor:
+    """The rows of ``features`` (as float64, CPU) in an order that depends only on their values."""
+    x = features.double().cpu()
+    direction = torch.randn(x.size(1), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return x[torch.argsort(x @ direction, stable=True)]
 
 
 # ----------------------------------------------------------------------------- cache of real features

@@ -356,6 +356,11 @@ class GANModule(L.LightningModule):
         if not self.trainer.is_global_zero:
             return None
         path = run_dir(self.trainer) / "samples" / f"iter_{int(self.iteration):07d}.png"
+        rows, columns = getattr(self, "sample_rows", None), getattr(self, "sample_columns", None)
+        if rows or columns:  # a translation grid names what each row/column shows
+            from ganlit.grids import labelled_grid
+
+            images, nrow = labelled_grid(images, nrow, rows, columns)[None], 1
         return save_and_log_grid(self.trainer, images, nrow, path, step=int(self.iteration))
 
     def on_fit_start(self) -> None:
