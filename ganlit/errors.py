@@ -73,7 +73,7 @@ def describe_config_error(message: str, known_keys: Iterable[str] = ()) -> str:
     """jsonargparse's multi-line error as one line: the key at fault, the value, what was expected, and a
     "did you mean" among ``known_keys`` (the subcommand's keys) or the named class's init arguments."""
     text = str(message)
-    m = re.search(r"(?i)unrecognized arguments: (\S+)", text)
+    m = re.search(r"(?i)unrecognized arguments: (\S+)", text) or re.search(r"does not accept [\w ]*?['\"]([\w.]+)['\"]", text)
     if m:
         key = m.group(1).lstrip("-").split("=")[0]
         return f"unknown key {key!r}{did_you_mean(key, known_keys)}"

@@ -138,3 +138,18 @@ def test_help_lists_every_command(tmp_path):
     for name in ("fit", "validate", "test", "predict", "sample", "translate", "download", "evaluate", "export",
                  "stylize"):
         assert f"\n  {name} " in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("message,expected", [
+    ("Subcommand 'fit' does not accept option 'trainer.max_epoch'",  # a misspelled key in a recipe file
+     "unknown key 'trainer.max_epoch' (did you mean trainer.max_epochs?)"),
+    ('Parser key "model":\n  Does not validate against any of the Union subtypes\n  Subtypes: [<class '
+     "'ganlit.models.base.GANModule'>, <class 'NoneType'>]\n  Errors:\n    - Problem with given class_path "
+     "'ganlit.models.CGAN':\n        Parser key \"ngf\":\n          Expected a <class 'int'>. Got value: wide\n    - "
+     "Expected a <class 'NoneType'>\n  Given value type: <class 'jsonargparse._util.NestedArg'>\n  Given value: "
+     "NestedArg(key='ngf', val='wide')", "bad value wide for model.init_args.ngf: expected int"),
+])
+def test_config_error_messages_become_one_line(message, expected):
+    from ganlit.errors import describe_config_error
+
+    assert describe_config_error(message, ["trainer.max_epochs", "trainer.max_steps"]) == expected
