@@ -5,32 +5,70 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from ganlit.errors import UsageError
 
-class UnsafeCheckpointError(ValueError):
+
+class CheckpointError(UsageError, ValueError):
+    """A checkpoint file that cannot be used: missing, damaged, or not a ganlit checkpoint."""
+
+
+class MissingCheckpointError(CheckpointError, FileNotFoundError):
+    """The checkpoint path names no file."""
+
+
+class DamagedCheckpointError(CheckpointError):
+    """The file is not a readable PyTorch checkpoint (truncated, random bytes, another format)."""
+
+
+class UnsafeCheckpointError(CheckpointError):
     """The file needs arbitrary pickled code to load; ganlit refuses it."""
 
 
 def read_checkpoint(path: Union[str, Path], mmap: bool = False) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)``; a file carrying pickled code is refused.
+    """Read a checkpoint with ``torch.load(weights_only=True)``.
 
-    ``mmap=True`` maps the tensors instead of reading them, for a cheap look at the metadata of a large file.
+    A file that references code (a pickled global other than tensors and plain containers) is refused; any other
+    failure means the file is damaged or not a checkpoint, and the error says which. ``mmap=True`` maps the
+    tensors instead of reading them, for a cheap look at the metadata of a large file.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise MissingCheckpointError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    size = path.stat().st_size
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        raise UnsafeCheckpointError(
-            f"{path}: refused: loading it would run pickled code (torch.load weights_only=True failed: "
-            f"{str(err).splitlines()[0]}). Only load files you trust; ganlit never unpickles code."
-        ) from None
+        detail = str(err)
+        code = re.search(r"\bGLOBAL ([\w.]+)", detail)  # the pickle names a function or class to call
+        if code:
+            raise UnsafeCheckpointError(
+                f"{path}: refused: the file carries pickled code ({code.group(1)}), which ganlit never runs. "
+                "Only a file saved by ganlit fit (tensors and plain values) can be loaded."
+            ) from None
+        raise DamagedCheckpointError(_damaged(path, size, "its contents are not a PyTorch checkpoint")) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
+        first = (str(err).splitlines() or [type(err).__name__])[0].split(". This is an internal")[0]
+        reason = "the file is empty" if size == 0 else f"{first or type(err).__name__}"
+        raise DamagedCheckpointError(_damaged(path, size, reason)) from None
+
+
+def _damaged(path: Path, size: int, reason: str) -> str:
+    kind = "a zip archive cut short or corrupted" if zipfile.is_zipfile(path) or _starts_like_zip(path) else reason
+    return (f"{path}: damaged checkpoint ({size} bytes): {kind}. "
+            "Copy it again from where it was saved, or use another checkpoint (e.g. last.ckpt).")
+
+
+def _starts_like_zip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -65,9 +103,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def load_module(path: Union[str, Path], map_location: str = "cpu") -> "GANModule":
     """Rebuild the LightningModule saved in a ganlit checkpoint (its class is recorded in the file)."""
     ckpt = read_checkpoint(path)
-    class_path = ckpt.get("ganlit_class")
+    class_path = ckpt.get("ganlit_class") if isinstance(ckpt, dict) else None
     if class_path is None:
-        raise ValueError(f"{path}: not a ganlit checkpoint (no 'ganlit_class' entry); was it saved by ganlit fit?")
+        raise CheckpointError(f"{path}: not a ganlit checkpoint (no 'ganlit_class' entry); was it saved by ganlit fit?")
     from ganlit.models.base import GANModule  # noqa: F401  (the base must be importable first)
 
     module_name, _, name = class_path.rpartition(".")
@@ -76,6 +114,7 @@ def load_module(path: Union[str, Path], map_location: str = "cpu") -> "GANModule
     hparams.pop("_instantiator", None)
     hparams.pop("_class_path", None)
     model = cls(**hparams)
+    model.ganlit_facts = dict(ckpt.get("ganlit_facts") or {})  # read through ganlit.facts.checkpoint_facts
     model.on_load_checkpoint(ckpt)
     model.load_state_dict(ckpt["state_dict"], strict=True)
     return model.to(map_location).eval()

@@ -125,6 +125,35 @@ class GanlitCLI(LightningCLI):
             place_run(self.config["fit"])
         super()._parse_ckpt_path()
 
+    def init_parser(self, **kwargs: Any) -> Any:
+        # Parse errors are raised (and reported by main() in one line) instead of printing the usage text.
+        kwargs["exit_on_error"] = False
+        return super().init_parser(**kwargs)
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        from jsonargparse import ArgumentError
+
+        from ganlit.errors import ConfigError, describe_config_error
+
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise ConfigError(describe_config_error(str(err), self._known_keys())) from None
+
+    def _known_keys(self) -> list[str]:
+        """The dotted keys of the subcommands' parsers (candidates for a "did you mean")."""
+        keys = []
+        for sub in getattr(self, "_subcommand_parsers", {}).values():
+            keys += [a.dest for a in sub._actions if getattr(a, "dest", None)]
+        return list(dict.fromkeys(keys))
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        from ganlit.quiet import tidy_wandb_loggers
+
+        trainer = super().instantiate_trainer(**kwargs)
+        tidy_wandb_loggers(trainer.loggers)
+        return trainer
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         linked = link_data_to_model(cfg)
@@ -144,41 +173,82 @@ class GanlitCLI(LightningCLI):
                 callback.resume_command = list(self._argv)
 
 
+LIGHTNING_COMMANDS = {
+    "fit": "train a model (ganlit fit --config recipes/quickstart.yaml)",
+    "validate": "run the validation loop of a checkpoint",
+    "test": "run the test loop of a checkpoint",
+    "predict": "write a model's predictions (GAN/CGAN samples)",
+}
+
+
 def _usage() -> str:
-    lines = ["usage: ganlit {fit,validate,test,predict," + ",".join(EXTRA_COMMANDS) + "} ...", ""]
-    lines += ["  fit/validate/test/predict   LightningCLI subcommands (ganlit fit --help)"]
-    lines += [f"  {name:<27} {text}" for name, text in EXTRA_COMMANDS.items()]
+    commands = {**LIGHTNING_COMMANDS, **EXTRA_COMMANDS}
+    lines = ["usage: ganlit {" + ",".join(commands) + "} ...", "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, text in commands.items()]
+    lines += ["", "ganlit <command> --help shows a command's options; GANLIT_DEBUG=1 shows tracebacks of errors."]
     return "\n".join(lines)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of ``ganlit``, ``lightning`` and ``python -m ganlit``; returns the exit code."""
+    """Entry point of ``ganlit``, ``lightning`` and ``python -m ganlit``; returns the exit code.
+
+    Every user mistake surfaces here as a ``UsageError`` (or a config error of the parser) and is printed as
+    ``ganlit <command>: error: ...`` with exit code 2; ``GANLIT_DEBUG=1`` re-raises it with its traceback.
+    """
+    from ganlit.errors import UsageError, debug, did_you_mean, report
+
+    from_sys_argv = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     # Like `python -m`, let recipes name classes in the user's own files (class_path: my_papers.WGANGP).
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    if argv and argv[0] in EXTRA_COMMANDS:
-        return int(importlib.import_module(f"ganlit.commands.{argv[0]}").main(argv[1:]) or 0)
-    if not argv:
-        print(_usage())
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    command = argv[0]
+    if not command.startswith("-") and command not in LIGHTNING_COMMANDS and command not in EXTRA_COMMANDS:
+        known = [*LIGHTNING_COMMANDS, *EXTRA_COMMANDS]
+        print(f"ganlit: error: unknown command {command!r}{did_you_mean(command, known)}; "
+              f"the commands are {', '.join(known)} (ganlit --help)", file=sys.stderr)
         return 2
+    _quiet_known_warnings()
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from ganlit.runs import ResumeError, RunFinished
-    from ganlit.weights import MissingWeightsError
 
     try:
-        GanlitCLI(args=argv)
-    except (MissingWeightsError, ResumeError) as err:  # one clear paragraph, no traceback
+        if command in EXTRA_COMMANDS:
+            return int(importlib.import_module(f"ganlit.commands.{command}").main(argv[1:]) or 0)
+        # LightningCLI reads sys.argv itself; passing the same list again only earns a warning.
+        GanlitCLI(args=None if from_sys_argv else argv)
+    except ResumeError as err:  # one clear paragraph, no traceback
         print(f"ganlit: {err}", file=sys.stderr)
         return 0 if isinstance(err, RunFinished) else 2
     except SIGTERMException as stop:  # SIGINT/SIGTERM: last.ckpt saved, the code says which signal
         return int(stop.code or 143)
+    except UsageError as err:
+        if debug():
+            raise
+        _discard_empty_wandb_run()
+        return report(command, err)
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
         _finish_wandb_run()
     return 0
+
+
+def _quiet_known_warnings() -> None:
+    from ganlit.quiet import quiet_known_warnings
+
+    quiet_known_warnings()
+
+
+def _discard_empty_wandb_run() -> None:
+    """A command that failed before logging anything leaves no empty W&B run folder behind."""
+    from ganlit.quiet import discard_empty_wandb_run
+
+    discard_empty_wandb_run()
 
 
 def _finish_wandb_run() -> None:

@@ -254,7 +254,8 @@ def compute_metrics(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """FID, KID (and IS when logits are given) from features; returns (numbers, the settings used).
 
-    KID's subset size is ``min(kid_subset_size, len(real), len(fake))``; IS uses at most ``len(fake) // 2``
+    KID's subset size is ``min(kid_subset_size, len(real) // 2, len(fake) // 2)`` (at least 2; no ``kid_std`` when
+    that is the whole set); IS uses at most ``len(fake) // 2``
     splits. The random subsets/splits are drawn from ``seed`` without touching the global RNG.
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
@@ -265,9 +266,13 @@ def compute_metrics(
         raise ValueError(f"features must be [N, D] with the same D, got real {tuple(real.shape)}, fake {tuple(fake.shape)}")
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"FID/KID need at least 2 real and 2 generated images, got {len(real)} and {len(fake)}")
-    subset = min(kid_subset_size, len(real), len(fake))
+    # Subsets of at most half of each set, so the subsets differ and their spread means something (the reference
+    # implementations draw 1000 of 50,000); a set too small for that gets no spread.
+    subset = max(2, min(kid_subset_size, len(real) // 2, len(fake) // 2))
+    spread = subset < min(len(real), len(fake))
     out: dict[str, float] = {}
-    used: dict[str, Any] = {"kid": f"{kid_subsets} subsets of {subset}, cubic polynomial kernel"}
+    used: dict[str, Any] = {"kid": f"{kid_subsets} subsets of {subset} (of {len(real)} real, {len(fake)} generated), "
+                                   "cubic polynomial kernel" + ("" if spread else "; no spread: the subsets are the whole sets")}
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         warnings.filterwarnings("ignore", message=".*degrees of freedom is <= 0.*")  # IS std of one split
@@ -278,10 +283,12 @@ def compute_metrics(
         out["fid"] = float(fid.compute())
         kid = KernelInceptionDistance(feature=_Precomputed(real.size(1)), subsets=kid_subsets, subset_size=subset,
                                       sync_on_compute=False)
-        kid.update(real.double().cpu(), real=True)
-        kid.update(fake.double().cpu(), real=False)
+        kid.update(_canonical_order(real), real=True)  # the subsets depend on the sets, not on how ranks sharded them
+        kid.update(_canonical_order(fake), real=False)
         mean, std = kid.compute()
-        out["kid_mean"], out["kid_std"] = float(mean), float(std)
+        out["kid_mean"] = float(mean)
+        if spread:
+            out["kid_std"] = float(std)
         if fake_logits is not None:
             splits = max(1, min(is_splits, len(fake_logits) // 2))
             score = InceptionScore(feature=_Precomputed(fake_logits.size(1)), splits=splits, sync_on_compute=False)
@@ -292,6 +299,13 @@ def compute_metrics(
         else:
             used["is_splits"] = "not computed: the feature network gives no class logits"
     return out, used
+
+
+def _canonical_order(features: Tensor) -> Tensor:
+    """The rows of ``features`` (as float64, CPU) in an order that depends only on their values."""
+    x = features.double().cpu()
+    direction = torch.randn(x.size(1), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return x[torch.argsort(x @ direction, stable=True)]
 
 
 # ----------------------------------------------------------------------------- cache of real features

@@ -15,10 +15,12 @@ from typing import Any
 
 import torch
 
+from ganlit.errors import UsageError
+
 __all__ = ["MissingWeightsError", "hub_checkpoint_dir", "load_state_dict_file", "resolve_weights"]
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UsageError, FileNotFoundError):
     """A pretrained weight file is not on disk; the message says what to place where."""
 
 

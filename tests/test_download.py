@@ -217,7 +217,7 @@ def test_table_keeps_the_official_urls():
 def test_makeup_cannot_be_scripted(tmp_path, capsys):
     with pytest.raises(ManualDownloadRequired, match="BeautyGAN"):
         download_dataset("makeup", tmp_path / "mt")
-    assert main(["mt", "--root", str(tmp_path / "mt")]) == 1
+    assert main(["mt", "--root", str(tmp_path / "mt")]) == 2
     assert "liusi-group.com/projects/BeautyGAN" in capsys.readouterr().err
     assert not (tmp_path / "mt").exists()
 
@@ -226,7 +226,7 @@ def test_command_line(tmp_path, server, capsys):
     root = tmp_path / "facades"
     assert main(["facades", "--root", str(root), "--base-url", server.url]) == 0
     assert str(root) in capsys.readouterr().out and (root / "train").is_dir()
-    assert main(["facades", "--root", str(root), "--base-url", server.url]) == 1
+    assert main(["facades", "--root", str(root), "--base-url", server.url]) == 2
     assert "not overwriting" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["nonsense", "--root", str(root)])

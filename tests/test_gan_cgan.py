@@ -80,9 +80,10 @@ def test_cli_links_data_facts_into_the_model(tmp_path):
 
 
 def test_recipe_typo_fails_at_parse_time_naming_the_key(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        run_recipe("quickstart.yaml", tmp_path, "--model.init_args.ngff", "8")
-    assert "ngff" in capsys.readouterr().err
+    assert run_recipe("quickstart.yaml", tmp_path, "--model.init_args.ngff", "8") == 2
+    assert capsys.readouterr().err.strip() == (
+        "ganlit fit: error: unknown key model.init_args.ngff: ganlit.models.CGAN takes no argument 'ngff' "
+        "(did you mean ngf?)")
 
 
 def test_quickstart_runs_get_a_folder_each(tmp_path, monkeypatch):

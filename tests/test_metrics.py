@@ -96,7 +96,8 @@ def test_fid_grows_with_noise_monotonically_over_three_levels():
 
 def test_kid_works_on_20_images_with_an_adapted_subset_size():
     close, far = (evaluate(NoisyCopy(s), Images(20)) for s in (0.1, 1.5))
-    assert close.protocol["kid"].startswith("100 subsets of 20")  # the default 1000 would not fit 20 images
+    # the default 1000 would not fit 20 images; half of them keeps the subsets apart
+    assert close.protocol["kid"].startswith("100 subsets of 10 (of 20 real, 20 generated)")
     for r in (close, far):
         assert math.isfinite(r.metrics["kid_mean"]) and r.metrics["kid_std"] >= 0
     assert far.metrics["kid_mean"] > close.metrics["kid_mean"] + 1e-3
@@ -371,3 +372,14 @@ def test_ddp_two_gloo_ranks_log_the_numbers_of_one_process(tmp_path):
     assert r0["protocol"]["fake_count"] == single["protocol"]["fake_count"] == 41
     # The same real and generated sets, sharded over two ranks and gathered: the same FID up to summation order.
     assert r0["val/digits_fid"] == pytest.approx(single["val/digits_fid"], rel=1e-5)
+
+
+def test_kid_spread_only_from_subsets_that_differ():
+    from ganlit.metrics import compute_metrics
+
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(297, 8, generator=gen), torch.randn(297, 8, generator=gen) + 0.5
+    values, used = compute_metrics(real, fake)
+    assert used["kid"].startswith("100 subsets of 148 (of 297 real, 297 generated)") and values["kid_std"] > 0
+    values, used = compute_metrics(real[:2], fake[:2])  # subsets of 2 out of 2 would all be the same set
+    assert "kid_std" not in values and used["kid"].endswith("no spread: the subsets are the whole sets")

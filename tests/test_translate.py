@@ -135,6 +135,24 @@ def test_official_cyclegan_equals_the_reference_forward(tmp_path, capsys, resnet
     assert np.abs(read(tmp_path / "out" / "horse.png") - expected).max() <= 1
 
 
+@pytest.mark.parametrize("preprocess,size", [(None, (30, 22)), ("none", (32, 24)), ("resize_and_crop", (256, 256)),
+                                             ("scale_width", (256, 256))])
+def test_official_cyclegan_sizing_by_name(tmp_path, capsys, resnet_weights, preprocess, size):
+    """Default: the input's own size and aspect ratio; none: rounded to multiples of 4 (ResNet); the rest: squares."""
+    (path,) = write_images(tmp_path / "in", ["photo.png"], size=(30, 22))
+    extra = ["--preprocess", preprocess] if preprocess else []
+    rc, _, err = run(capsys, "--model", "official:cyclegan", "--weights", resnet_weights, "--input", path,
+                     "--output", tmp_path / "out", *extra)
+    assert rc == 0, err
+    assert Image.open(tmp_path / "out" / "photo.png").size == size
+    if preprocess is None:  # at its native size (rounded to 32x24 for the network), then back to 30x22
+        sd = torch.load(resnet_weights, weights_only=True)
+        x = torch.from_numpy((np.asarray(Image.open(path).convert("RGB").resize((32, 24), Image.BICUBIC),
+                                         dtype=np.float32) / 255.0 - 0.5) / 0.5).permute(2, 0, 1)[None]
+        expected = Image.fromarray(tensor2im(ref.reference_resnet(sd, x, n_blocks=1))).resize((30, 22), Image.BICUBIC)
+        assert np.abs(read(tmp_path / "out" / "photo.png").astype(int) - np.asarray(expected).astype(int)).max() <= 1
+
+
 # --- official StarGAN ---------------------------------------------------------------------------------------------
 
 

@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Optional
 
+from ganlit.errors import UsageError, command
 from ganlit.data.download import (
     ALIASES,
     BASE_URL_ENV,
     DATASETS,
-    DownloadError,
     ManualDownloadRequired,
     download_dataset,
     resolve_name,
@@ -42,6 +42,7 @@ def _list() -> None:
     print("aliases: " + ", ".join(f"{alias} -> {name}" for alias, name in sorted(ALIASES.items())))
 
 
+@command("download")
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -56,17 +57,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(str(error.args[0]))
     source = DATASETS[name]
     if source.instructions is not None:
-        print(source.instructions, file=sys.stderr)
-        return 1
+        raise ManualDownloadRequired(source.instructions)
     if args.root is None:
         parser.error(f"--root is required, e.g. --root data/{name.replace('/', '_')}")
     if source.url is not None:
         print(f"downloading {name} from {source_url(name, args.base_url)}")
     try:
         root = download_dataset(name, args.root, base_url=args.base_url, force=args.force)
-    except (FileExistsError, DownloadError, ManualDownloadRequired) as error:
-        print(f"ganlit download: error: {error}", file=sys.stderr)
-        return 1
+    except FileExistsError as error:
+        raise UsageError(str(error)) from None
     print(f"{name} is in {root} ({source.layout})")
     return 0
 

@@ -18,16 +18,17 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from ganlit.errors import UsageError, command, report
+
 __all__ = ["build_parser", "main"]
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """A problem with the user's input, reported as one message and exit code 2."""
 
 
@@ -82,10 +83,13 @@ def _build_data(class_path: str, init_args: dict[str, Any], model: torch.nn.Modu
         cls = _import(class_path)
     except (ImportError, AttributeError, ValueError):
         raise InputError(f"data class {class_path!r} cannot be imported (expected e.g. ganlit.data.DigitsDataModule)") from None
+    from ganlit.facts import checkpoint_facts
+
     accepted = inspect.signature(cls.__init__).parameters
-    for name in ("image_size", "channels"):  # the facts the model was built with, unless the recipe states them
-        if name in accepted and name not in init_args and hasattr(model, name):
-            init_args[name] = getattr(model, name)
+    facts = checkpoint_facts(model)
+    for name in ("image_size", "channels"):  # the facts the model was trained with, unless the recipe states them
+        if name in accepted and name not in init_args and facts.get(name) is not None:
+            init_args[name] = facts[name]
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(GANDataModule, "data", required=True)
     try:
@@ -106,6 +110,24 @@ def _dataset(datamodule: Any, split: str) -> tuple[Any, str]:
     return dataset, split
 
 
+def _check_fits(model: Any, dataset: Any, class_path: str, args: argparse.Namespace) -> None:
+    """The model must understand the data's items (a CycleGAN needs A/B pairs, not class-labelled digits)."""
+    from torch.utils.data import default_collate
+
+    item = dataset[0]
+    batch = default_collate([item])
+    batch = {k: v.to(args.device) if torch.is_tensor(v) else v for k, v in batch.items()} if isinstance(batch, dict) else batch
+    try:
+        with torch.no_grad():
+            model.evaluation_images(batch)
+    except (KeyError, TypeError, IndexError) as err:
+        keys = ", ".join(sorted(item)) if isinstance(item, dict) else type(item).__name__
+        raise InputError(
+            f"{type(model).__name__} from {args.ckpt} cannot be scored on {class_path}: it reads {err} from a batch, "
+            f"the data gives {keys}. Pass the recipe the model was trained with (--config) or its --data class."
+        ) from None
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ganlit.checkpoint import load_module
     from ganlit.metrics import build_features, describe_data, evaluate_model, format_report
@@ -124,6 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     feature_spec = args.features or recipe_eval.get("features") or ("digits" if "Digits" in class_path else "inception")
     features = build_features(feature_spec, args.inception_weights or recipe_eval.get("inception_weights"))
     dataset, split = _dataset(datamodule, args.split or recipe_eval.get("split") or "test")
+    _check_fits(model, dataset, class_path, args)
     result = evaluate_model(
         model, dataset, features, split=split, data_key=describe_data(datamodule),
         num_samples=args.num or recipe_eval.get("num_samples"), num_real=args.num_real or recipe_eval.get("num_real"),
@@ -139,15 +162,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+@command("evaluate")
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.num is not None and args.num < 2 or args.num_real is not None and args.num_real < 2:
-        print("ganlit evaluate: --num and --num-real must be at least 2 (FID needs a covariance)", file=sys.stderr)
-        return 2
+        raise InputError("--num and --num-real must be at least 2 (FID needs a covariance)")
     try:
         run(args)
-    except (InputError, OSError, ValueError) as err:
-        # MissingWeightsError is a FileNotFoundError: its message names the file, the folder and the URL.
-        print(f"ganlit evaluate: {err}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as err:
+        if isinstance(err, UsageError):
+            raise
+        return report("evaluate", err)
     return 0

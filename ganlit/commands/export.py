@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +36,15 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
+from ganlit.errors import UsageError, command, report
+
 __all__ = ["Exportable", "build_parser", "exportable", "main", "per_image_batchnorm"]
 
 
 IMAGES = "float32 images in [-1, 1]"
 
 
-class ExportError(Exception):
+class ExportError(UsageError):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
@@ -95,13 +96,9 @@ def per_image_batchnorm(net: nn.Module) -> nn.Module:
 
 def _fixed_size(model: nn.Module) -> Optional[int]:
     """The training image size: the model's ``image_size`` or that of its fixed sample images."""
-    size = getattr(model, "image_size", None) or model.hparams.get("image_size")
-    if size:
-        return int(size)
-    for name, buf in model.named_buffers(recurse=False):
-        if name.startswith("fixed_") and buf.dim() == 4 and buf.numel():
-            return int(buf.size(-1))
-    return None
+    from ganlit.facts import image_size_of
+
+    return image_size_of(model)
 
 
 def _images(n: int, channels: int, size: int) -> Tensor:
@@ -296,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("export")
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ganlit.checkpoint import load_module
@@ -308,16 +306,19 @@ def main(argv: Optional[list[str]] = None) -> int:
                               "pass --overwrite to replace them")
         model = load_module(args.ckpt, map_location="cpu")
         item = exportable(model, args.direction, args.eval, args.image_size)
-    except (ExportError, FileNotFoundError, ValueError, KeyError) as err:
-        print(f"ganlit export: {err}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        if isinstance(err, UsageError):
+            raise
+        return report("export", err)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "torchscript":
         check = export_torchscript(item, args.output)
     else:
         check = export_onnx(item, args.output, args.onnx_exporter, args.opset)
     side.write_text(json.dumps(sidecar(item, model, args, check), indent=1) + "\n")
-    what = ", ".join(f"{n} {list(t.shape[1:])}" for n, t in item.inputs.items())
+    # per-image shapes; a 1-D input (class indices) has one value per image
+    what = ", ".join(f"{n} {list(t.shape[1:])}" if t.dim() > 1 else f"{n} (one {t.dtype} per image)".replace("torch.", "")
+                     for n, t in item.inputs.items())
     print(f"ganlit export: wrote {args.output} ({args.format}; {type(model).__name__}, inputs {what}, "
           f"mode {item.meta['mode'].split(':')[0].split(',')[0]}{', EMA' if item.meta['ema'] else ''}) and {side}")
     return 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ganlit.errors import UsageError
 
-class OutputExistsError(FileExistsError):
-    pass
+
+class OutputExistsError(UsageError, FileExistsError):
+    """The output path holds files the user has not allowed ganlit to replace."""
 
 
 def prepare_output_dir(path: Path, overwrite: bool) -> Path:

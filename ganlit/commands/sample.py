@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Optional
 
 import torch
-import torchvision.utils as vutils
+
+from ganlit.errors import UsageError, command
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
@@ -25,37 +25,71 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_labels(text: Optional[str], num_classes: int) -> list[int]:
+    """``"3,7"`` -> ``[3, 7]``; every class must lie in ``0..num_classes-1``."""
+    if not text:
+        return list(range(num_classes))
+    try:
+        classes = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise UsageError(f"--labels {text!r}: expected comma-separated class numbers, e.g. --labels 3,7") from None
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad or not classes:
+        raise UsageError(f"--labels {text}: {'class ' + str(bad[0]) if bad else 'no class'} given; the checkpoint "
+                         f"has {num_classes} classes, so each label must lie in 0..{num_classes - 1}")
+    return classes
+
+
+def image_names(labels: Optional[list[int]], num: int) -> list[str]:
+    """File names sorting in sample order: ``<class>_<index>.png`` (conditional) or ``<index>.png``, zero-padded."""
+    if labels is None:
+        width = len(str(max(num - 1, 0)))
+        return [f"{i:0{width}d}.png" for i in range(num)]
+    counts: dict[int, int] = {}
+    names = []
+    width = len(str(max(max(labels), 0)))
+    index_width = len(str(max(sum(1 for c in labels if c == k) for k in set(labels)) - 1))
+    for c in labels:
+        names.append(f"{c:0{width}d}_{counts.get(c, 0):0{index_width}d}.png")
+        counts[c] = counts.get(c, 0) + 1
+    return names
+
+
+@command("sample")
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     from ganlit.checkpoint import load_module
-    from ganlit.commands.output import OutputExistsError, prepare_output_dir
+    from ganlit.commands.output import prepare_output_dir
 
-    try:
-        model = load_module(args.ckpt, map_location=args.device)
-        out = prepare_output_dir(args.output, args.overwrite)
-    except (FileNotFoundError, ValueError, OutputExistsError) as err:
-        print(f"ganlit sample: {err}", file=sys.stderr)
-        return 2
+    if args.num < 1 or args.batch_size < 1:
+        raise UsageError(f"--num {args.num} and --batch-size {args.batch_size} must be >= 1")
+    model = load_module(args.ckpt, map_location=args.device)
     if not hasattr(model, "sample"):
-        print(f"ganlit sample: {type(model).__name__} is not a sampling model; use `ganlit translate`", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.ckpt}: {type(model).__name__} is not a sampling model; use `ganlit translate`")
     conditional = getattr(model, "conditional", False)
     labels = None
     if conditional:
-        classes = [int(c) for c in args.labels.split(",")] if args.labels else list(range(model.num_classes))
+        from ganlit.facts import checkpoint_facts
+
+        classes = parse_labels(args.labels, int(checkpoint_facts(model).get("num_classes") or model.num_classes))
         labels = torch.tensor(classes).repeat(args.num // len(classes) + 1)[: args.num]
-    counts: dict[int, int] = {}
+    elif args.labels:
+        raise UsageError(f"--labels: {type(model).__name__} in {args.ckpt} is not conditional; drop --labels")
+    out = prepare_output_dir(args.output, args.overwrite)
+    names = image_names(labels.tolist() if labels is not None else None, args.num)
     for start in range(0, args.num, args.batch_size):
         n = min(args.batch_size, args.num - start)
         chunk = labels[start:start + n] if labels is not None else None
         images, chunk = model.sample(n, chunk, seed=args.seed + start)
         for i, image in enumerate(images.float().add(1).div(2).clamp(0, 1).cpu()):
-            if conditional:
-                c = int(chunk[i])
-                name = f"{c}_{counts.get(c, 0)}.png"
-                counts[c] = counts.get(c, 0) + 1
-            else:
-                name = f"{start + i}.png"
-            vutils.save_image(image, out / name)
+            save_png(image, out / names[start + i])
     print(f"ganlit sample: wrote {args.num} images to {out}")
     return 0
+
+
+def save_png(image: torch.Tensor, path: Path) -> None:
+    """A ``[C, H, W]`` image in [0, 1] as an 8-bit PNG: grayscale (mode L) for one channel, RGB for three."""
+    from PIL import Image
+
+    array = image.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)

@@ -18,10 +18,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from ganlit.errors import UsageError, command
+
 __all__ = ["build_parser", "load_image", "main"]
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
@@ -107,6 +109,7 @@ def _print_curve(losses: list[dict[str, float]]) -> None:
         print(f"{step:>6} {row['total']:>12.4g} {row['content']:>12.4g} {row['style']:>12.4g}")
 
 
+@command("stylize")
 def main(argv: list[str] | None = None) -> int:
     """Run ``ganlit stylize``; return the exit code."""
     from tqdm import tqdm
@@ -129,11 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             vgg_weights=None if args.vgg_weights is None else str(args.vgg_weights),
         )
     except MissingWeightsError as err:
-        print(f"error: {err} (ganlit stylize takes the path as --vgg-weights PATH.)", file=sys.stderr)
-        return 2
-    except (InputError, ValueError) as err:  # ValueError: e.g. a weight file that is not VGG-19
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{err} (ganlit stylize takes the path as --vgg-weights PATH.)") from None
+    except ValueError as err:  # e.g. a weight file that is not VGG-19
+        raise UsageError(str(err)) from None
     model.to(device)
 
     height, width = content.shape[1:]

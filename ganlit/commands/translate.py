@@ -31,13 +31,24 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ganlit.commands.preprocess import (  # noqa: F401  (make_preprocess and the savers are part of this module's API)
+    PREPROCESS,
+    make_preprocess,
+    official_pix2pix_uint8,
+    official_preprocess,
+    rounded_uint8,
+    size_multiple,
+)
+from ganlit.errors import UsageError, command, report
+from ganlit.sizes import image_networks
+
 OFFICIAL_KINDS = ("pix2pix", "cyclegan", "stargan")
 STARGAN_CROP = 178  # the official CelebA preprocessing: center crop 178, then resize to image_size
 
 __all__ = ["build_parser", "main", "parse_assignments", "load_translator", "translate_files"]
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """A problem with the user's input, reported as one line and exit code 2."""
 
 
@@ -68,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None,
                    help="resize inputs to this square size "
                         "(default: the checkpoint's image_size; official: 256, StarGAN 128)")
+    p.add_argument("--preprocess", choices=PREPROCESS, default=None,
+                   help="official pix2pix/CycleGAN sizing: keep (default for official weights: the input's size and "
+                        "aspect ratio), none, resize_and_crop (default for checkpoints and with --image-size), "
+                        "scale_width")
     p.add_argument("--crop-size", type=int, default=None,
                    help="center-crop to this size before resizing (default: none; official:stargan 178)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the images (default 0)")
@@ -92,45 +107,6 @@ def parse_assignments(text: str, option: str) -> dict[str, float]:
     return out
 
 
-# ----------------------------------------------------------------------------- preprocessing and saving
-def make_preprocess(size: int, crop: Optional[int], grayscale: bool, bicubic: bool) -> Callable[[Image.Image], Tensor]:
-    """PIL image -> ``[C, size, size]`` in [-1, 1], with the official test scripts' operations (torchvision on PIL).
-
-    pix2pix/CycleGAN ``test.py``: resize to load_size = crop_size square with PIL bicubic, no flip,
-    ToTensor, Normalize(0.5, 0.5). StarGAN: CenterCrop(178), Resize(image_size) (bilinear), same tensors.
-    """
-    import torchvision.transforms.functional as TF
-    from torchvision.transforms import InterpolationMode
-
-    method = InterpolationMode.BICUBIC if bicubic else InterpolationMode.BILINEAR
-
-    def preprocess(image: Image.Image) -> Tensor:
-        image = image.convert("RGB")
-        if grayscale:
-            image = TF.to_grayscale(image, 1)
-        if crop is not None:
-            image = TF.center_crop(image, [crop, crop])
-        image = TF.resize(image, [size, size], method)
-        return TF.normalize(TF.to_tensor(image), [0.5] * (1 if grayscale else 3), [0.5] * (1 if grayscale else 3))
-
-    return preprocess
-
-
-def official_pix2pix_uint8(image: Tensor) -> np.ndarray:
-    """The official ``util.tensor2im``: ``(x + 1) / 2 * 255`` in float32, truncated to uint8; grey tiled to RGB."""
-    array = image.detach().cpu().float().numpy()
-    if array.shape[0] == 1:
-        array = np.tile(array, (3, 1, 1))
-    return ((np.transpose(array, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)
-
-
-def rounded_uint8(image: Tensor) -> np.ndarray:
-    """``round((x + 1) / 2 * 255)`` clamped to [0, 255]: StarGAN's ``denorm`` + ``save_image``, and ganlit's own."""
-    unit = ((image.detach().cpu().float() + 1) / 2).clamp(0, 1)
-    array = unit.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return array[..., 0] if array.shape[2] == 1 else array
-
-
 def _row(outputs: Any) -> Tensor:
     """A model's result as one image per input: a list of outputs is laid out side by side (a test grid row)."""
     if isinstance(outputs, (list, tuple)):
@@ -143,8 +119,9 @@ class Translator:
     """How to read, run and save: ``preprocess(PIL) -> [C, H, W]``, ``run(batch) -> [N, C, H, W']``, ``to_uint8``."""
 
     def __init__(self, preprocess: Callable[[Image.Image], Tensor], run: Callable[[Tensor], Tensor],
-                 to_uint8: Callable[[Tensor], np.ndarray], description: str) -> None:
+                 to_uint8: Callable[[Tensor], np.ndarray], description: str, restore_size: bool = False) -> None:
         self.preprocess, self.run, self.to_uint8, self.description = preprocess, run, to_uint8, description
+        self.restore_size = restore_size  # write each output at its input's size
 
 
 def _official_translator(kind: str, args: argparse.Namespace, device: str) -> Translator:
@@ -161,10 +138,13 @@ def _official_translator(kind: str, args: argparse.Namespace, device: str) -> Tr
                 raise InputError(f"--{option} only applies to official:stargan")
         net = load_official(kind, args.weights, **({"use_dropout": False} if args.no_dropout else {})).to(device)
         grayscale = _first_conv(net).shape[1] == 1
-        preprocess = make_preprocess(args.image_size or 256, args.crop_size, grayscale, bicubic=True)
+        sizing = args.preprocess or ("resize_and_crop" if args.image_size else "keep")
+        preprocess = official_preprocess(sizing, args.image_size or 256, args.crop_size,
+                                         size_multiple(net) if sizing in ("keep", "none") else 1, grayscale)
         mode = "eval mode" if args.eval else "training mode, as the official test"
         return Translator(preprocess, lambda x: apply_generator(net, x, args.eval), official_pix2pix_uint8,
-                          f"official {kind} {type(net).__name__} from {args.weights} ({mode})")
+                          f"official {kind} {type(net).__name__} from {args.weights} ({mode}, {sizing})",
+                          restore_size=sizing == "keep")
     return _stargan_translator(args, load_official("stargan", args.weights).to(device))
 
 
@@ -230,9 +210,15 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
         raise InputError(
             f"{args.model}: {type(model).__name__} has no translate(); use `ganlit sample` for sampling models"
         )
-    size = args.image_size or int(getattr(model, "image_size", 0) or model.hparams.get("image_size", 256))
-    grayscale = int(getattr(model, "channels", 3)) == 1
-    preprocess = make_preprocess(size, args.crop_size, grayscale, bicubic=True)
+    from ganlit.facts import checkpoint_facts
+
+    facts = checkpoint_facts(model)  # the size and channels it was trained with, as export/evaluate read them
+    size = args.image_size or int(facts.get("image_size") or 256)
+    grayscale = int(facts.get("channels") or 3) == 1
+    sizing = args.preprocess or "resize_and_crop"  # a checkpoint learned at one size: its training size
+    net = next((n for _, n, gen in image_networks(model) if gen), None)
+    preprocess = official_preprocess(sizing, size, args.crop_size,
+                                     size_multiple(net) if sizing in ("keep", "none") else 1, grayscale)
     options: dict[str, Any] = {}  # only what the user asked for: a model's translate() decides its own defaults
     if args.eval:
         options["eval_mode"] = True
@@ -268,7 +254,8 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
             kw["c_org"] = kw["c_org"].expand(x.size(0), -1)
         return _row(model.translate(x, direction=direction, **kw))
 
-    return Translator(preprocess, run, rounded_uint8, f"{type(model).__name__} from {args.model} ({direction})")
+    return Translator(preprocess, run, rounded_uint8, f"{type(model).__name__} from {args.model} ({direction}, "
+                      f"{sizing})", restore_size=sizing == "keep")
 
 
 def load_translator(args: argparse.Namespace, device: str) -> Translator:
@@ -320,11 +307,12 @@ class _Images(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> tuple[int, Optional[Tensor], str]:
+    def __getitem__(self, index: int) -> tuple[int, Optional[Tensor], str, tuple[int, int]]:
         try:
-            return index, self.preprocess(_open(self.files[index])), ""
+            image = _open(self.files[index])
+            return index, self.preprocess(image), "", image.size
         except InputError as err:
-            return index, None, str(err)
+            return index, None, str(err), (0, 0)
 
 
 def _collate(items: list[tuple[int, Optional[Tensor], str]]) -> list[tuple[int, Optional[Tensor], str]]:
@@ -332,14 +320,17 @@ def _collate(items: list[tuple[int, Optional[Tensor], str]]) -> list[tuple[int, 
 
 
 def batches(files: list[Path], preprocess: Callable[[Image.Image], Tensor], batch_size: int,
-            num_workers: int = 0) -> Iterator[tuple[list[int], Optional[Tensor], list[tuple[int, str]]]]:
-    """Yield ``(indices, images [N, C, H, W] or None, failures [(index, message)])`` one batch at a time."""
+            num_workers: int = 0) -> Iterator[tuple[list[int], Optional[Tensor], list[tuple[int, str]], list]]:
+    """Yield ``(indices, images [N, C, H, W] or None, failures [(index, message)], input sizes [(W, H)])``."""
     loader = torch.utils.data.DataLoader(_Images(files, preprocess), batch_size=batch_size, shuffle=False,
                                          num_workers=num_workers, collate_fn=_collate)
     for items in loader:
-        good = [(i, x) for i, x, _ in items if x is not None]
-        bad = [(i, msg) for i, x, msg in items if x is None]
-        yield [i for i, _ in good], (torch.stack([x for _, x in good]) if good else None), bad
+        bad = [(i, msg) for i, x, msg, _ in items if x is None]
+        shapes = list(dict.fromkeys(tuple(x.shape) for _, x, _, _ in items if x is not None)) or [None]
+        for n, shape in enumerate(shapes):  # images of one size per forward pass
+            good = [(i, x, size) for i, x, _, size in items if x is not None and tuple(x.shape) == shape]
+            yield ([i for i, _, _ in good], (torch.stack([x for _, x, _ in good]) if good else None),
+                   bad if n == 0 else [], [size for _, _, size in good])
 
 
 def output_names(files: list[Path]) -> list[str]:
@@ -366,15 +357,18 @@ def translate_files(translator: Translator, files: list[Path], out_dir: Path, ba
     names = output_names(files)
     written = skipped = 0
     with tqdm(total=len(files), desc="translate", unit="img", file=sys.stderr, disable=None) as bar:
-        for indices, images, failures in batches(files, translator.preprocess, batch_size, num_workers):
+        for indices, images, failures, sizes in batches(files, translator.preprocess, batch_size, num_workers):
             for _, message in failures:
                 warn(f"skipping {message.removeprefix('cannot read image ')}")
             skipped += len(failures)
             if images is not None:
                 with torch.no_grad():
                     result = translator.run(images.to(device))
-                for index, image in zip(indices, result):
-                    Image.fromarray(translator.to_uint8(image)).save(out_dir / names[index])
+                for index, image, size in zip(indices, result, sizes):
+                    picture = Image.fromarray(translator.to_uint8(image))
+                    if translator.restore_size and picture.size != size:
+                        picture = picture.resize(size, Image.BICUBIC)
+                    picture.save(out_dir / names[index])
                     written += 1
             bar.update(len(indices) + len(failures))
     return written, skipped
@@ -382,10 +376,10 @@ def translate_files(translator: Translator, files: list[Path], out_dir: Path, ba
 
 # ----------------------------------------------------------------------------- the command
 def _error(message: str) -> int:
-    print(f"ganlit translate: error: {message}", file=sys.stderr)
-    return 2
+    return report("translate", UsageError(message))
 
 
+@command("translate")
 def main(argv: Optional[list[str]] = None) -> int:
     """Run ``ganlit translate``; return the exit code."""
     from ganlit.checkpoint import UnsafeCheckpointError

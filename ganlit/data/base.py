@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Optional
@@ -83,6 +84,19 @@ class ResumableDataLoader(DataLoader):
             sampler.epoch, sampler.skip = state["epoch"], state["batches_served"] * self.batch_size
 
 
+def usable_workers(asked: int) -> int:
+    """``asked`` DataLoader workers, at most one per CPU core this process may use.
+
+    More workers than cores only slow decoding down (torch warns about it on every run); the default of 4 suits a
+    GPU machine and becomes 2 on a 2-core one.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(0, min(asked, cores))
+
+
 class GANDataModule(L.LightningDataModule):
     """Base of the ganlit data modules.
 
@@ -120,14 +134,15 @@ class GANDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
         generator = torch.Generator().manual_seed(self.seed)
+        workers = usable_workers(self.num_workers)
         return ResumableDataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=ResumableSampler(len(dataset), shuffle=shuffle, seed=self.seed),
             drop_last=drop_last,
-            num_workers=self.num_workers,
+            num_workers=workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=workers > 0,
             worker_init_fn=seed_worker,
             generator=generator,
         )

@@ -33,6 +33,8 @@ from typing import Optional, Union
 
 from tqdm.auto import tqdm
 
+from ganlit.errors import UsageError
+
 BASE_URL_ENV = "GANLIT_DOWNLOAD_BASE_URL"
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{}.tar.gz"
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{}.zip"
@@ -91,11 +93,11 @@ ALIASES: dict[str, str] = {
 }
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UsageError, RuntimeError):
     """The transfer failed or the file is not what was expected; nothing was written at the target."""
 
 
-class ManualDownloadRequired(RuntimeError):
+class ManualDownloadRequired(UsageError, RuntimeError):
     """The dataset cannot be fetched by a script; the message says how to get it."""
 
 
@@ -159,7 +161,13 @@ def download_dataset(
     archive = root.parent / f".{root.name}.{filename}"
     if not archive.exists():
         part = archive.with_name(archive.name + ".part")
-        _fetch(url, part, desc=f"{key} ({filename})")
+        try:
+            _fetch(url, part, desc=f"{key} ({filename})")
+        except DownloadError as error:
+            raise DownloadError(
+                f"{error}\nWithout network access, place the files by hand: fetch {url} elsewhere, copy it to "
+                f"{archive} and rerun (or extract it yourself so that {root} holds {source.layout})."
+            ) from None
         _check_md5(part, md5 or source.md5, url)
         os.replace(part, archive)
     else:

@@ -18,22 +18,30 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ganlit.errors import UsageError
 from ganlit.data.transforms import reseed
 
 PathLike = Union[str, Path]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
-class BadImageError(OSError):
+SKIP_HINT = ("; to skip unreadable files (counted, with a warning each) set skip_bad_images: true in the data "
+             "section (--data.init_args.skip_bad_images true)")
+
+
+class BadImageError(UsageError, OSError):
     """An image (or label map) that is missing, truncated, undecodable or of the wrong shape."""
 
-    def __init__(self, path: PathLike, reason: str) -> None:
+    def __init__(self, path: PathLike, reason: Optional[str] = None, hint: str = "") -> None:
+        if reason is None:  # rebuilt from its message by a DataLoader worker: keep the message's last line
+            message = str(path).strip().splitlines()[-1].split("BadImageError: ", 1)[-1]
+            path, _, reason = message.removeprefix("cannot use image ").partition(": ")
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"cannot use image {self.path}: {reason}")
+        super().__init__(f"cannot use image {self.path}: {reason}{hint}")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UsageError, FileNotFoundError):
     """The dataset is not on disk; the message shows the expected tree and how to get it."""
 
 
@@ -148,7 +156,7 @@ class ImageDataset(Dataset):
                 return self.load(index)
             except BadImageError as error:
                 if not self.skip_bad_images:
-                    raise
+                    raise BadImageError(error.path, error.reason, SKIP_HINT) from None
                 if str(error.path) not in self.bad_files:
                     self.bad_files.append(str(error.path))
                     warnings.warn(f"skipping bad image {error.path}: {error.reason}", stacklevel=2)

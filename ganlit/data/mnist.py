@@ -8,12 +8,13 @@ from typing import Optional
 import torch
 from torch.utils.data import Dataset
 
+from ganlit.errors import UsageError
 from ganlit.data.base import GANDataModule
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
-class MNISTDataMissing(FileNotFoundError):
+class MNISTDataMissing(UsageError, FileNotFoundError):
     pass
 
 

@@ -25,6 +25,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ganlit.facts import training_facts
+from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
 
 Phase = Literal["D", "G"]
@@ -198,6 +200,7 @@ class GANModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self._ensure_ema()
+        check_image_size(self, training_facts(self).get("image_size"))  # fail now, not in the first step
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
         if self.compile_networks and stage == "fit":
@@ -215,6 +218,8 @@ class GANModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lets ``ganlit.checkpoint.load_module`` rebuild the right class from the file alone.
         checkpoint["ganlit_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        # What translate/export/evaluate/sample need to use the model as it was trained (ganlit.facts).
+        checkpoint["ganlit_facts"] = training_facts(self)
         # Noise, dropout and image-pool draws continue exactly where they were after a resume.
         checkpoint["ganlit_rng"] = rng_state()
 
@@ -355,6 +360,11 @@ class GANModule(L.LightningModule):
         if not self.trainer.is_global_zero:
             return None
         path = run_dir(self.trainer) / "samples" / f"iter_{int(self.iteration):07d}.png"
+        rows, columns = getattr(self, "sample_rows", None), getattr(self, "sample_columns", None)
+        if rows or columns:  # a translation grid names what each row/column shows
+            from ganlit.grids import labelled_grid
+
+            images, nrow = labelled_grid(images, nrow, rows, columns)[None], 1
         return save_and_log_grid(self.trainer, images, nrow, path, step=int(self.iteration))
 
     def on_fit_start(self) -> None:

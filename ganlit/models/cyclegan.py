@@ -200,6 +200,8 @@ class CycleGAN(GANModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         keep_fixed_inputs(self, batch, self.num_samples)
 
+    sample_rows = ("A", "G(A)", "F(G(A))", "B", "F(B)", "G(F(B))")
+
     def sample_images(self) -> Optional[tuple[Tensor, int]]:
         """Rows: A, G(A), F(G(A)), B, F(B), G(F(B)), in [0, 1]."""
         if self.fixed_A.numel() == 0:

@@ -148,6 +148,8 @@ class DiscoGAN(GANModule):
         """Batch images -> [-1, 1]."""
         return x if self.normalized else x * 2 - 1
 
+    sample_rows = ("A", "G_AB(A)", "G_BA(G_AB(A))", "B", "G_BA(B)", "G_AB(G_BA(B))")
+
     def sample_images(self) -> Optional[tuple[Tensor, int]]:
         """Rows: A, G_AB(A), G_BA(G_AB(A)), B, G_BA(B), G_AB(G_BA(B)), in [0, 1]."""
         if self.fixed_A.numel() == 0:

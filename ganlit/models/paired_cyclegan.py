@@ -352,6 +352,8 @@ class PairedCycleGAN(GANModule):
                 self.fixed_x_regions = batch["x_regions"][:n].detach().clone().float()
                 self.fixed_y_regions = batch["y_regions"][:n].detach().clone().float()
 
+    sample_rows = ("x", "y", "G(x, y)", "F(y)")
+
     def sample_images(self) -> Optional[tuple[Tensor, int]]:
         """Rows: source x, reference y, G(x, y), F(y); images in [0, 1]."""
         if self.fixed_x.numel() == 0:

@@ -129,6 +129,8 @@ class PairedTranslationGAN(GANModule):
         return self.lambda_l1 * F.l1_loss(fake, batch["B"])
 
     # --------------------------------------------------------------- samples and evaluation
+    sample_columns = ("A", "G(A)", "B")
+
     @torch.no_grad()
     def sample_images(self) -> tuple[Tensor, int] | None:
         """Rows of (A, G(A), B) for the fixed training pairs, in [0, 1]."""

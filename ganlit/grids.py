@@ -1,0 +1,44 @@
+"""Sample grids with their rows or columns named (``A``, ``G(A)``, ``F(G(A))`` ...), so a grid reads on its own."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torchvision.utils as vutils
+from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+
+PADDING = 2
+
+
+def _text_width(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> int:
+    left, _, right, _ = draw.textbbox((0, 0), text, font=font)
+    return right - left
+
+
+def labelled_grid(images: Tensor, nrow: int, rows: Optional[Sequence[str]] = None,
+                  columns: Optional[Sequence[str]] = None) -> Tensor:
+    """``make_grid(images, nrow)`` (images in [0, 1]) with a left margin naming each row and/or a top margin naming
+    each column; returns one ``[3, H, W]`` image. Labels whose count does not match the grid are left out."""
+    grid = vutils.make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=PADDING)
+    n_rows, n_cols = -(-images.size(0) // nrow), min(nrow, images.size(0))
+    rows = list(rows) if rows is not None and len(rows) == n_rows else []
+    columns = list(columns) if columns is not None and len(columns) == n_cols else []
+    if not rows and not columns:
+        return grid
+    font = ImageFont.load_default()
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = (max(_text_width(probe, r, font) for r in rows) + 6) if rows else 0
+    top = 14 if columns else 0
+    cell_h, cell_w = images.size(2) + PADDING, images.size(3) + PADDING
+    array = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    canvas = Image.new("RGB", (array.shape[1] + left, array.shape[0] + top), (255, 255, 255))
+    canvas.paste(Image.fromarray(array), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    for i, text in enumerate(rows):
+        draw.text((2, top + PADDING + i * cell_h + max(0, cell_h // 2 - 6)), text, fill=(0, 0, 0), font=font)
+    for j, text in enumerate(columns):
+        draw.text((left + PADDING + j * cell_w + 1, 1), text, fill=(0, 0, 0), font=font)
+    return torch.from_numpy(np.array(canvas)).permute(2, 0, 1).float() / 255
