@@ -25,6 +25,35 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def write_samples(model: torch.nn.Module, num: int, out: Path, seed: int = 0, classes: Optional[list[int]] = None,
+                  batch_size: int = 256) -> list[Path]:
+    """Write ``num`` samples of ``model`` into ``out`` as ``ganlit sample`` names them; return the paths in order.
+
+    Conditional models cycle through ``classes`` (default all); batch ``k`` is drawn with seed ``seed + k * batch_size``.
+    """
+    conditional = getattr(model, "conditional", False)
+    labels = None
+    if conditional:
+        classes = classes if classes else list(range(model.num_classes))
+        labels = torch.tensor(classes).repeat(num // len(classes) + 1)[:num]
+    counts: dict[int, int] = {}
+    paths = []
+    for start in range(0, num, batch_size):
+        n = min(batch_size, num - start)
+        chunk = labels[start:start + n] if labels is not None else None
+        images, chunk = model.sample(n, chunk, seed=seed + start)
+        for i, image in enumerate(images.float().add(1).div(2).clamp(0, 1).cpu()):
+            if conditional:
+                c = int(chunk[i])
+                name = f"{c}_{counts.get(c, 0)}.png"
+                counts[c] = counts.get(c, 0) + 1
+            else:
+                name = f"{start + i}.png"
+            vutils.save_image(image, out / name)
+            paths.append(out / name)
+    return paths
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     from ganlit.checkpoint import load_module
@@ -39,23 +68,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not hasattr(model, "sample"):
         print(f"ganlit sample: {type(model).__name__} is not a sampling model; use `ganlit translate`", file=sys.stderr)
         return 2
-    conditional = getattr(model, "conditional", False)
-    labels = None
-    if conditional:
-        classes = [int(c) for c in args.labels.split(",")] if args.labels else list(range(model.num_classes))
-        labels = torch.tensor(classes).repeat(args.num // len(classes) + 1)[: args.num]
-    counts: dict[int, int] = {}
-    for start in range(0, args.num, args.batch_size):
-        n = min(args.batch_size, args.num - start)
-        chunk = labels[start:start + n] if labels is not None else None
-        images, chunk = model.sample(n, chunk, seed=args.seed + start)
-        for i, image in enumerate(images.float().add(1).div(2).clamp(0, 1).cpu()):
-            if conditional:
-                c = int(chunk[i])
-                name = f"{c}_{counts.get(c, 0)}.png"
-                counts[c] = counts.get(c, 0) + 1
-            else:
-                name = f"{start + i}.png"
-            vutils.save_image(image, out / name)
+    classes = [int(c) for c in args.labels.split(",")] if args.labels else None
+    write_samples(model, args.num, out, args.seed, classes, args.batch_size)
     print(f"ganlit sample: wrote {args.num} images to {out}")
     return 0
