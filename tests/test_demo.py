@@ -121,7 +121,7 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1200,900"):
+                 "--disable-dev-shm-usage", "--window-size=1200,1000"):
         options.add_argument(flag)
     profile = tempfile.mkdtemp(prefix="ganlit-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
@@ -211,6 +211,9 @@ def test_translation_page_matches_ganlit_translate(servers, browser, tmp_path):
     got = press_and_fetch(browser, "run")
     np.testing.assert_array_equal(got, translate_cli(tmp_path, ckpt, image, "--direction", "AtoB"))
     assert not np.array_equal(got, expected)
+    # everything the page loaded came from the demo itself: no CDN, no fonts or analytics from the internet
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and [u for u in loaded if not u.startswith((server.url, "data:", "blob:"))] == []
 
 
 @pytest.mark.slow
@@ -295,3 +298,41 @@ def test_without_gradio_it_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio -> ImportError
     assert demo.main(["--model", "whatever.ckpt"]) == 2
     assert "pip install 'ganlit[demo]'" in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("kind", ["cyclegan", "stargan"])
+def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypatch):
+    """The page function behind official:* (called in this process; the browser side is the one tested above)."""
+    pytest.importorskip("gradio", reason="pip install -e '.[demo]'")
+    import torch
+
+    import test_networks_translation as ref
+    from ganlit.commands import demo, demo_families
+    from ganlit.commands.demo_pages import Limits
+    from test_hub import official_stargan_layout
+
+    if kind == "cyclegan":
+        weights = tmp_path / "cyc.pth"
+        torch.save(ref.random_state_dict(ref.official_resnet_layout(ngf=2, n_blocks=1), seed=4), weights)
+        extra, options = [], []
+    else:
+        weights = tmp_path / "200000-G.ckpt"
+        torch.save(ref.random_state_dict(official_stargan_layout(conv_dim=4, c_dim=3, repeat_num=1), seed=5), weights)
+        extra, options = ["--attrs", "Black_Hair,Male,Young"], ["--target", "Black_Hair=1,Male=0,Young=1"]
+    built = {}
+    for name in ("translation_page", "stargan_page"):  # record what the page gets instead of building widgets
+        monkeypatch.setattr(demo_families, name, lambda ctx, *rest, _name=name, **kw: built.update(
+            ctx=ctx, page=_name, rest=rest))
+    args = demo.build_parser().parse_args(["--model", f"official:{kind}", "--weights", str(weights), *extra])
+    demo.build_page(args, "cpu", tmp_path / "work", Limits())
+    assert built["page"] == ("translation_page" if kind == "cyclegan" else "stargan_page")
+    if kind == "stargan":  # the attribute names from --attrs; the hair colours form the exclusive group
+        assert built["rest"][:2] == (["Black_Hair", "Male", "Young"], ["Black_Hair"])
+    image = write_image(tmp_path / "photo.png", size=(40, 30))
+    _, out = built["ctx"].translate(str(image), *options)
+    assert Path(out).is_relative_to(tmp_path / "work")
+    out_dir = tmp_path / "cli"
+    assert ganlit(["translate", "--model", f"official:{kind}", "--weights", str(weights), *extra, *options,
+                   "--input", str(image), "--output", str(out_dir)]) == 0
+    np.testing.assert_array_equal(read_png(Path(out)), read_png(out_dir / "photo.png"))

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "main", "resolve_checkpoint"]
 
+# Results fill their box, so a 16 px digit is shown large; pixelated keeps small images crisp when scaled up.
+PAGE_CSS = ("#input img, #output img { width: 100%; height: 100%; object-fit: contain; "
+            "image-rendering: pixelated; }")
 INSTALL_HINT = "ganlit demo needs Gradio: pip install 'ganlit[demo]' (or: pip install gradio)"
 
 
@@ -186,6 +189,7 @@ def _serve(args: argparse.Namespace, workdir: Path) -> int:
         server_name=args.host, server_port=args.port, share=False, inbrowser=False, prevent_thread_lock=True,
         quiet=True, ssr_mode=False, max_file_size=int(args.max_upload_mb * 1024 * 1024), show_error=True,
         allowed_paths=[str(workdir)], mcp_server=False, pwa=False, footer_links=[],
+        css=PAGE_CSS,
     )
     print(f"ganlit demo: {description} on {device}; serving {url} (Ctrl+C to stop); files in {workdir} "
           "(deleted on exit)", flush=True)

@@ -34,11 +34,11 @@ def _image_input(label: str, elem_id: str) -> Any:
     return gr.File(label=label, file_types=UPLOAD_TYPES, type="filepath", elem_id=elem_id)
 
 
-def _image_output(label: str, elem_id: str) -> Any:
+def _image_output(label: str, elem_id: str, height: int = 288) -> Any:
     import gradio as gr
 
     return gr.Image(label=label, type="filepath", format="png", interactive=False, elem_id=elem_id,
-                    buttons=["download"])
+                    buttons=["download"], height=height)
 
 
 # ----------------------------------------------------------------------------- GAN / CGAN
@@ -140,7 +140,7 @@ def stargan_page(ctx: Context, names: list[str], group: list[str], examples: Opt
                     button = gr.Button("Translate", variant="primary", elem_id="run")
                     row_button = gr.Button("Show the whole test row", elem_id="row")
             seen = _image_output("input, as the model sees it", "input")
-        out = _image_output("output", "output")
+        out = _image_output("output", "output", height=200)
 
         def target(path: Optional[str], picked: Optional[str], *flags: bool) -> tuple[str, str]:
             on = {picked} | {n for n, f in zip(others, flags) if f}
