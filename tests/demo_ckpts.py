@@ -1,4 +1,4 @@
-"""Tiny digits checkpoints for the demo test and bench: a few optimizer steps of each model family on the digits world."""
+"""Tiny digits checkpoints for the demo test: a few optimizer steps of each model family on the digits world."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from ganlit.commands.demo_pages import Limits
@@ -115,8 +115,10 @@ def build_page(args: argparse.Namespace, device: str, workdir: Path, limits: "Li
         raise InputError(f"{ckpt}: {type(model).__name__} has neither sample() nor translate(); nothing to show")
     params = inspect.signature(model.translate).parameters
     size = int(getattr(model, "image_size", 32) or 32)
-    examples: Callable[[list[str]], list[str]] = lambda domains: (  # noqa: E731
-        digit_examples(workdir / "examples", domains) if size <= 64 else [])
+
+    def examples(domains: list[str]) -> list[str]:  # digits for the small models the digits world trains
+        return digit_examples(workdir / "examples", domains) if size <= 64 else []
+
     if "c_org" in params and getattr(model, "attr_names", None):
         names = list(model.attr_names)
         group = names if getattr(model, "single_label", False) else \

@@ -57,7 +57,7 @@ def grid_png(paths: list[Path], out: Path, nrow: int = 8, padding: int = 2) -> P
 
 
 def sampling_page(ctx: Context) -> Any:
-    """GAN / CGAN: class (conditional models), number of images and seed -> a grid and the PNGs ``ganlit sample`` writes."""
+    """GAN / CGAN: class (conditional models), number, seed -> a grid and the PNGs ``ganlit sample`` writes."""
     import gradio as gr
 
     from ganlit.commands.sample import write_samples
@@ -186,7 +186,7 @@ def makeup_page(ctx: Context, examples: list[str]) -> Any:
 
 # ----------------------------------------------------------------------------- Gatys style transfer
 def stylize_page(args: argparse.Namespace, device: str, workspace: Workspace, limits: Limits) -> tuple[Any, str]:
-    """Content image, style image, steps, size -> the stylised PNG (``ganlit stylize``), the loss in the progress bar."""
+    """Content, style, steps, size -> the stylised PNG (``ganlit stylize``), the loss in the progress bar."""
     import gradio as gr
 
     from ganlit.commands.stylize import load_image, save_image

@@ -1,5 +1,6 @@
-"""The pages of ``ganlit demo``, one per model family; every result comes from ``ganlit translate``/``sample``/``stylize``
-code (``load_translator``, ``write_samples``, ``StyleTransfer.stylize``), so the page and the commands agree pixel for pixel.
+"""What the pages of ``ganlit demo`` share. Every result comes from the code of ``ganlit translate``/``sample``/
+``stylize`` (``load_translator``, ``write_samples``, ``StyleTransfer.stylize``): page and command agree pixel for
+pixel.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def run_translator(translator: Translator, image: Image.Image, device: str) -> t
 
 
 class Context:
-    """What every page needs: the model (loaded once), how to ask ``ganlit translate`` for a translator, where to write."""
+    """What every page needs: the model (loaded once), ``ganlit translate``'s translator for it, where to write."""
 
     def __init__(self, args: argparse.Namespace, model_arg: str, loaded: Optional[torch.nn.Module], device: str,
                  workspace: Workspace, limits: Limits) -> None:
@@ -92,7 +93,7 @@ class Context:
         return load_translator(build_parser().parse_args(argv), self.device, self.loaded)
 
     def translate(self, path: Optional[str], *options: str) -> tuple[str, str]:
-        """Translate an upload; return the PNG paths of (input as the model sees it, output), named as translate does."""
+        """Translate an upload; return the PNGs (input as the model sees it, output), named as translate does."""
         image = open_upload(path, "image", self.limits)
         try:
             seen, out = run_translator(self.translator(*options), image, self.device)
@@ -106,7 +107,7 @@ class Context:
 
 
 def digit_examples(folder: Path, domains: list[str], size: int = 32, classes: tuple[int, ...] = (3, 7)) -> list[str]:
-    """Test-split digits of ``classes`` rendered in ``domains`` (PNG files in ``folder``), the page's bundled examples."""
+    """Test-split digits of ``classes`` in ``domains`` (PNG files in ``folder``): the page's bundled examples."""
     from ganlit.data.digits import load_ink, render_domain, split_indices
 
     ink, labels = load_ink(size)
