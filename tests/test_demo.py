@@ -336,3 +336,31 @@ def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypa
     assert ganlit(["translate", "--model", f"official:{kind}", "--weights", str(weights), *extra, *options,
                    "--input", str(image), "--output", str(out_dir)]) == 0
     np.testing.assert_array_equal(read_png(Path(out)), read_png(out_dir / "photo.png"))
+
+
+def test_stylize_page_gives_the_stylize_png(tmp_path):
+    """``ganlit demo --model stylize``: the page's function writes the PNG of ``ganlit stylize`` (in this process)."""
+    pytest.importorskip("gradio", reason="pip install -e '.[demo]'")
+    import torch
+
+    from ganlit.commands import demo
+    from ganlit.commands.demo_families import run_stylize
+    from ganlit.commands.demo_pages import Limits, Workspace
+    from ganlit.models.style_transfer import StyleTransfer
+    from test_style_transfer import _torchvision_vgg19_features_state
+
+    weights = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save(_torchvision_vgg19_features_state(), weights)
+    args = demo.build_parser().parse_args(["--model", "stylize", "--weights", str(weights)])
+    page, description = demo.build_page(args, "cpu", tmp_path / "work", Limits())
+    assert description == "Gatys style transfer" and type(page).__name__ == "Blocks"
+    content, style = write_image(tmp_path / "content.png", (48, 32), 1), write_image(tmp_path / "style.png", (40, 40), 2)
+    reported = []
+    path, losses = run_stylize(StyleTransfer(vgg_weights=str(weights)), Workspace(tmp_path / "work"), Limits(),
+                               str(content), str(style), 3, 24, lambda i, loss: reported.append(loss["total"]))
+    assert reported == [row["total"] for row in losses]  # the progress bar gets every evaluation's loss
+    assert ganlit(["stylize", "--content", str(content), "--style", str(style), "--output", str(tmp_path / "cli.png"),
+                   "--size", "24", "--steps", "3", "--device", "cpu", "--vgg-weights", str(weights)]) == 0
+    got = read_png(Path(path))
+    assert got.shape == (16, 24, 3)
+    np.testing.assert_array_equal(got, read_png(tmp_path / "cli.png"))

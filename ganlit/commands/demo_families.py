@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
@@ -185,11 +185,25 @@ def makeup_page(ctx: Context, examples: list[str]) -> Any:
 
 
 # ----------------------------------------------------------------------------- Gatys style transfer
+def run_stylize(model: torch.nn.Module, workspace: Workspace, limits: Limits, content: Optional[str],
+                style: Optional[str], steps: int, size: int,
+                report: Optional[Callable[[int, dict[str, float]], None]] = None) -> tuple[str, list[dict[str, float]]]:
+    """``ganlit stylize --content C --style S --steps N --size PX`` (seed 0) into the workspace: (PNG path, losses)."""
+    from ganlit.commands.stylize import load_image, save_image
+
+    open_upload(content, "content image", limits)
+    open_upload(style, "style image", limits)
+    image, losses = model.stylize(load_image(Path(content), size), [load_image(Path(style), size)], steps=steps,
+                                  seed=0, callback=report)
+    path = workspace.new_dir() / f"{Path(content).stem}_stylized.png"
+    save_image(image, path)
+    return str(path), losses
+
+
 def stylize_page(args: argparse.Namespace, device: str, workspace: Workspace, limits: Limits) -> tuple[Any, str]:
     """Content, style, steps, size -> the stylised PNG (``ganlit stylize``), the loss in the progress bar."""
     import gradio as gr
 
-    from ganlit.commands.stylize import load_image, save_image
     from ganlit.models.style_transfer import StyleTransfer
 
     if args.attrs is not None:
@@ -210,18 +224,11 @@ def stylize_page(args: argparse.Namespace, device: str, workspace: Workspace, li
 
         def stylize(c: Optional[str], s: Optional[str], n: float, px: float,
                     progress: gr.Progress = gr.Progress()) -> tuple[str, str]:
-            open_upload(c, "content image", limits)
-            open_upload(s, "style image", limits)
-            n, px = int(n), int(px)
-
             def report(evaluation: int, losses: dict[str, float]) -> None:
-                progress((min(evaluation, n), n), desc=f"loss {losses['total']:.4g}")
+                progress((min(evaluation, int(n)), int(n)), desc=f"loss {losses['total']:.4g}")
 
-            image, losses = model.stylize(load_image(Path(c), px), [load_image(Path(s), px)], steps=n, seed=0,
-                                          callback=report)
-            path = workspace.new_dir() / f"{Path(c).stem}_stylized.png"
-            save_image(image, path)
-            return str(path), f"{losses[0]['total']:.4g} -> {losses[-1]['total']:.4g} ({len(losses)} evaluations)"
+            path, losses = run_stylize(model, workspace, limits, c, s, int(n), int(px), report)
+            return path, f"{losses[0]['total']:.4g} -> {losses[-1]['total']:.4g} ({len(losses)} evaluations)"
 
         button.click(stylize, [content, style, steps, size], [out, losses_box])
     return page, "Gatys style transfer"
