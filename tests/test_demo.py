@@ -354,7 +354,8 @@ def test_stylize_page_gives_the_stylize_png(tmp_path):
     args = demo.build_parser().parse_args(["--model", "stylize", "--weights", str(weights)])
     page, description = demo.build_page(args, "cpu", tmp_path / "work", Limits())
     assert description == "Gatys style transfer" and type(page).__name__ == "Blocks"
-    content, style = write_image(tmp_path / "content.png", (48, 32), 1), write_image(tmp_path / "style.png", (40, 40), 2)
+    content = write_image(tmp_path / "content.png", (48, 32), 1)
+    style = write_image(tmp_path / "style.png", (40, 40), 2)
     reported = []
     path, losses = run_stylize(StyleTransfer(vgg_weights=str(weights)), Workspace(tmp_path / "work"), Limits(),
                                str(content), str(style), 3, 24, lambda i, loss: reported.append(loss["total"]))
@@ -364,3 +365,25 @@ def test_stylize_page_gives_the_stylize_png(tmp_path):
     got = read_png(Path(path))
     assert got.shape == (16, 24, 3)
     np.testing.assert_array_equal(got, read_png(tmp_path / "cli.png"))
+
+
+def test_makeup_page_gives_the_translate_pngs(tmp_path, monkeypatch):
+    """PairedCycleGAN: apply the reference's makeup, and remove it, as ``ganlit translate --reference/--remove``."""
+    pytest.importorskip("gradio", reason="pip install -e '.[demo]'")
+    from demo_ckpts import train_tiny
+    from ganlit.commands import demo, demo_families
+    from ganlit.commands.demo_pages import Limits
+
+    ckpt = train_tiny("paired_cyclegan", tmp_path)
+    built = {}
+    monkeypatch.setattr(demo_families, "makeup_page", lambda ctx, examples: built.update(ctx=ctx, examples=examples))
+    demo.build_page(demo.build_parser().parse_args(["--model", str(ckpt)]), "cpu", tmp_path / "work", Limits())
+    assert [Path(p).name for p in built["examples"]][:4] == [
+        "digit3_plain.png", "digit7_plain.png", "digit3_style0.png", "digit7_style0.png"]
+    face, reference = write_image(tmp_path / "face.png", (40, 30), 3), Path(built["examples"][3])
+    for options in (["--reference", str(reference)], ["--remove"]):
+        _, out = built["ctx"].translate(str(face), *options)
+        out_dir = tmp_path / f"cli{len(options)}"
+        assert ganlit(["translate", "--model", str(ckpt), "--input", str(face), "--output", str(out_dir),
+                       *options]) == 0
+        np.testing.assert_array_equal(read_png(Path(out)), read_png(out_dir / "face.png"))
