@@ -36,6 +36,7 @@ WHY_SKIP = (f"no browser test here: {', '.join(_missing)} missing (pip install -
             "apt-get install chromium chromium-driver)")
 
 KINDS = ("cyclegan", "stargan", "cgan")
+CAPS = ("--max-upload-mb", "0.05", "--max-pixels", "100000")  # 51.2 KB; 100,000 pixels
 WAIT = 120  # seconds a page or a result may take on a loaded 2-core machine (never asserted on)
 SHOTS = Path(os.environ["GANLIT_DEMO_SCREENSHOTS"]) if os.environ.get("GANLIT_DEMO_SCREENSHOTS") else None
 
@@ -49,13 +50,13 @@ def free_port() -> int:
 class Server:
     """One ``ganlit demo`` process in its own empty working folder."""
 
-    def __init__(self, ckpt: Path, cwd: Path) -> None:
+    def __init__(self, ckpt: Path, cwd: Path, *options: str) -> None:
         self.cwd, self.port, self.interrupted = cwd, free_port(), False
         self.url = f"http://127.0.0.1:{self.port}/"
         cwd.mkdir()
         self.log = open(cwd.parent / f"{cwd.name}.log", "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "ganlit", "demo", "--model", str(ckpt),
-                                      "--port", str(self.port)], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
+                                      "--port", str(self.port), *options], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     def output(self) -> str:
@@ -100,7 +101,8 @@ def servers(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("demo")
     ckpts = {kind: train_tiny(kind, root) for kind in KINDS}
-    started = {kind: Server(ckpts[kind], root / f"cwd_{kind}") for kind in KINDS}
+    caps = {"cyclegan": CAPS}  # one server also shows the upload and image-size caps
+    started = {kind: Server(ckpts[kind], root / f"cwd_{kind}", *caps.get(kind, ())) for kind in KINDS}
     try:
         for server in started.values():
             server.wait_ready()
@@ -225,6 +227,25 @@ def test_a_file_that_is_not_an_image_gets_a_message_in_the_page(servers, browser
     upload(browser, "upload", fake)
     browser.find_element(_by().CSS_SELECTOR, "#run").click()
     message = "notes.png is not an image this demo can read"
+    _wait(browser).until(lambda d: message in d.find_element(_by().TAG_NAME, "body").text)
+    assert output_src(browser) is None
+
+
+@pytest.mark.slow
+def test_uploads_over_the_caps_get_a_message_in_the_page(servers, browser, tmp_path):
+    _, server = servers["cyclegan"]
+    noisy = write_image(tmp_path / "noisy.png", (200, 200))  # ~120 KB of random pixels: over 51.2 KB
+    assert noisy.stat().st_size > 0.05 * 1024 * 1024
+    open_page(browser, server.url)
+    browser.find_element(_by().CSS_SELECTOR, "#upload input[type=file]").send_keys(str(noisy))
+    message = 'exceed the maximum allowed size of 51.2 Kb: "noisy.png"'
+    _wait(browser).until(lambda d: message in d.find_element(_by().TAG_NAME, "body").text)
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (400, 300), (200, 30, 30)).save(wide)  # small file, 120,000 pixels
+    open_page(browser, server.url)
+    upload(browser, "upload", wide)
+    browser.find_element(_by().CSS_SELECTOR, "#run").click()
+    message = "wide.png is 400x300 = 120,000 pixels; this demo accepts at most 100,000 (ganlit demo --max-pixels)."
     _wait(browser).until(lambda d: message in d.find_element(_by().TAG_NAME, "body").text)
     assert output_src(browser) is None
 
