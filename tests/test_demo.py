@@ -56,7 +56,8 @@ class Server:
         cwd.mkdir()
         self.log = open(cwd.parent / f"{cwd.name}.log", "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "ganlit", "demo", "--model", str(ckpt),
-                                      "--port", str(self.port), *options], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
+                                      "--port", str(self.port), *options], cwd=cwd, stdout=self.log,
+                                     stderr=subprocess.STDOUT,
                                      env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     def output(self) -> str:
