@@ -24,6 +24,7 @@ EXTRA_COMMANDS = {
     "evaluate": "FID/KID/IS of a checkpoint, with the protocol",
     "export": "export the generator to TorchScript or ONNX",
     "stylize": "Gatys neural style transfer of one image",
+    "demo": "try a checkpoint or official weights in a local web page (ganlit[demo])",
 }
 
 # Facts a data module knows and a model needs: copied from the data module to the model's argument of the

@@ -55,6 +55,28 @@ def image_names(labels: Optional[list[int]], num: int) -> list[str]:
     return names
 
 
+def write_samples(model: torch.nn.Module, num: int, out: Path, seed: int = 0, classes: Optional[list[int]] = None,
+                  batch_size: int = 256) -> list[Path]:
+    """Write ``num`` samples of ``model`` into ``out`` as ``ganlit sample`` names them; return the paths in order.
+
+    Conditional models cycle through ``classes`` (default all); batch ``k`` is drawn with seed ``seed + k * batch_size``.
+    """
+    labels = None
+    if getattr(model, "conditional", False):
+        classes = classes if classes else list(range(model.num_classes))
+        labels = torch.tensor(classes).repeat(num // len(classes) + 1)[:num]
+    names = image_names(labels.tolist() if labels is not None else None, num)
+    paths = []
+    for start in range(0, num, batch_size):
+        n = min(batch_size, num - start)
+        chunk = labels[start:start + n] if labels is not None else None
+        images, chunk = model.sample(n, chunk, seed=seed + start)
+        for i, image in enumerate(images.float().add(1).div(2).clamp(0, 1).cpu()):
+            save_png(image, out / names[start + i])
+            paths.append(out / names[start + i])
+    return paths
+
+
 @command("sample")
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
@@ -66,23 +88,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     model = load_module(args.ckpt, map_location=args.device)
     if not hasattr(model, "sample"):
         raise UsageError(f"{args.ckpt}: {type(model).__name__} is not a sampling model; use `ganlit translate`")
-    conditional = getattr(model, "conditional", False)
-    labels = None
-    if conditional:
+    classes = None
+    if getattr(model, "conditional", False):
         from ganlit.facts import checkpoint_facts
 
         classes = parse_labels(args.labels, int(checkpoint_facts(model).get("num_classes") or model.num_classes))
-        labels = torch.tensor(classes).repeat(args.num // len(classes) + 1)[: args.num]
     elif args.labels:
         raise UsageError(f"--labels: {type(model).__name__} in {args.ckpt} is not conditional; drop --labels")
     out = prepare_output_dir(args.output, args.overwrite)
-    names = image_names(labels.tolist() if labels is not None else None, args.num)
-    for start in range(0, args.num, args.batch_size):
-        n = min(args.batch_size, args.num - start)
-        chunk = labels[start:start + n] if labels is not None else None
-        images, chunk = model.sample(n, chunk, seed=args.seed + start)
-        for i, image in enumerate(images.float().add(1).div(2).clamp(0, 1).cpu()):
-            save_png(image, out / names[start + i])
+    write_samples(model, args.num, out, args.seed, classes, args.batch_size)
     print(f"ganlit sample: wrote {args.num} images to {out}")
     return 0
 

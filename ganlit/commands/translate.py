@@ -124,7 +124,8 @@ class Translator:
         self.restore_size = restore_size  # write each output at its input's size
 
 
-def _official_translator(kind: str, args: argparse.Namespace, device: str) -> Translator:
+def _official_translator(kind: str, args: argparse.Namespace, device: str,
+                         net: Optional[torch.nn.Module] = None) -> Translator:
     from ganlit.hub import load_official
     from ganlit.models.pix2pix import apply_generator
 
@@ -136,7 +137,8 @@ def _official_translator(kind: str, args: argparse.Namespace, device: str) -> Tr
         for option in ("attrs", "target", "source"):
             if getattr(args, option) is not None:
                 raise InputError(f"--{option} only applies to official:stargan")
-        net = load_official(kind, args.weights, **({"use_dropout": False} if args.no_dropout else {})).to(device)
+        if net is None:
+            net = load_official(kind, args.weights, **({"use_dropout": False} if args.no_dropout else {})).to(device)
         grayscale = _first_conv(net).shape[1] == 1
         sizing = args.preprocess or ("resize_and_crop" if args.image_size else "keep")
         preprocess = official_preprocess(sizing, args.image_size or 256, args.crop_size,
@@ -145,7 +147,7 @@ def _official_translator(kind: str, args: argparse.Namespace, device: str) -> Tr
         return Translator(preprocess, lambda x: apply_generator(net, x, args.eval), official_pix2pix_uint8,
                           f"official {kind} {type(net).__name__} from {args.weights} ({mode}, {sizing})",
                           restore_size=sizing == "keep")
-    return _stargan_translator(args, load_official("stargan", args.weights).to(device))
+    return _stargan_translator(args, net if net is not None else load_official("stargan", args.weights).to(device))
 
 
 def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Translator:
@@ -198,14 +200,15 @@ def _first_conv(net: torch.nn.Module) -> Tensor:
     return next(m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d))
 
 
-def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
+def _ganlit_translator(args: argparse.Namespace, device: str, model: Optional[torch.nn.Module] = None) -> Translator:
     from ganlit.checkpoint import load_module
 
     if args.weights is not None:
         raise InputError("--weights is for official:* models; a ganlit checkpoint is given with --model alone")
     if args.attrs is not None:
         raise InputError("--attrs is for official:stargan; a ganlit checkpoint knows its attribute names")
-    model = load_module(args.model, map_location=device)
+    if model is None:
+        model = load_module(args.model, map_location=device)
     if not callable(getattr(model, "translate", None)):
         raise InputError(
             f"{args.model}: {type(model).__name__} has no translate(); use `ganlit sample` for sampling models"
@@ -258,14 +261,17 @@ def _ganlit_translator(args: argparse.Namespace, device: str) -> Translator:
                       f"{sizing})", restore_size=sizing == "keep")
 
 
-def load_translator(args: argparse.Namespace, device: str) -> Translator:
-    """The translator the arguments describe; raises InputError/FileNotFoundError/ValueError on bad input."""
+def load_translator(args: argparse.Namespace, device: str, loaded: Optional[torch.nn.Module] = None) -> Translator:
+    """The translator the arguments describe; raises InputError/FileNotFoundError/ValueError on bad input.
+
+    ``loaded``: the module or official network ``args.model`` names, already loaded (``ganlit demo`` loads it once).
+    """
     if args.model.startswith("official:"):
         kind = args.model.split(":", 1)[1]
         if kind not in OFFICIAL_KINDS:
             raise InputError(f"--model {args.model}: expected official:{' | official:'.join(OFFICIAL_KINDS)}")
-        return _official_translator(kind, args, device)
-    return _ganlit_translator(args, device)
+        return _official_translator(kind, args, device, loaded)
+    return _ganlit_translator(args, device, loaded)
 
 
 # ----------------------------------------------------------------------------- streaming the files
