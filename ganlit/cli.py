@@ -155,6 +155,14 @@ class GanlitCLI(LightningCLI):
         tidy_wandb_loggers(trainer.loggers)
         return trainer
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+        from ganlit.callbacks import LastCheckpoint
+
+        if config.get("enable_checkpointing") is False:
+            # `--trainer.enable_checkpointing false` turns off the `checkpoint:` section too (Lightning refuses both).
+            callbacks = [c for c in callbacks if not isinstance(c, LastCheckpoint)]
+        return super()._instantiate_trainer(config, callbacks)
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         linked = link_data_to_model(cfg)

@@ -23,7 +23,7 @@ def test_short_fit_prints_no_warning(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
-    assert (tmp_path / "runs/quickstart/checkpoints/last.ckpt").is_file()
+    assert (tmp_path / "runs/quickstart/version_0/checkpoints/last.ckpt").is_file()
     for noise in NOISE:
         assert noise not in output, noise
     warnings = [ln for ln in output.splitlines() if re.search(r"(?i)warn|deprecat|💡", ln)]

@@ -1,5 +1,6 @@
 """Reliability: atomic checkpoints, refusing pickled code, bad recipes (interrupts and SIGKILL: test_run_resume.py)."""
 
+import os
 from pathlib import Path
 
 import pytest
