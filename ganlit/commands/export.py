@@ -26,6 +26,7 @@ Exit codes: 0 written; 2 bad input, reported as one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import warnings
@@ -194,12 +195,33 @@ def _seeded(fn, seed: int = 0) -> Tensor:
     return fn()
 
 
+@contextlib.contextmanager
+def _export_notices_silenced() -> Any:
+    """Drops what torch prints on every export of these networks; each line says why the user need not act on it."""
+    with warnings.catch_warnings():
+        # The trace is taken at the example's size: the networks' shape checks become constants of that size, the
+        # size the sidecar records and the numeric check below uses.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # TorchScript and the TorchScript-based ONNX exporter are deprecated upstream; they are still what many
+        # runtimes load, and the user chose them (--format torchscript, --onnx-exporter torchscript).
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message="You are using the legacy TorchScript")
+        # torch's legacy exporter calling its own deprecated helpers, and its notice that `training=` (which keeps
+        # pix2pix's test-time dropout in the graph) will go.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message="The feature will be removed")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message="Setting `training` to something")
+        # Slices with a step are kept as ops instead of being folded: a missed optimisation, not a wrong graph.
+        warnings.filterwarnings("ignore", category=UserWarning, message="Constant folding - Only steps=1")
+        # InstanceNorm without running statistics normalises by each input's statistics in every mode; so does the graph.
+        warnings.filterwarnings("ignore", category=UserWarning,
+                                message="ONNX export mode is set to TrainingMode.EVAL, but operator 'instance_norm'")
+        yield
+
+
 def export_torchscript(item: Exportable, path: Path) -> dict[str, Any]:
     """Trace to TorchScript, save, load back and compare with the eager network (same seed for dropout)."""
     args = tuple(item.inputs.values())
-    with torch.no_grad(), warnings.catch_warnings():
-        # TorchScript is deprecated upstream in favour of torch.export; it is still what many runtimes load.
-        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
+    with torch.no_grad(), _export_notices_silenced():
         traced = torch.jit.trace(item.net, args, check_trace=False)
         traced.save(str(path))
         loaded = torch.jit.load(str(path))
@@ -217,7 +239,7 @@ def export_onnx(item: Exportable, path: Path, exporter: str, opset: Optional[int
     kw: dict[str, Any] = {"input_names": names, "output_names": ["image"]}
     if opset is not None:
         kw["opset_version"] = opset
-    with torch.no_grad():
+    with torch.no_grad(), _export_notices_silenced():
         if exporter == "dynamo":
             batch = torch.export.Dim("batch")
             torch.onnx.export(item.net, args, str(path), dynamo=True, dynamic_shapes=tuple({0: batch} for _ in args),
@@ -225,7 +247,9 @@ def export_onnx(item: Exportable, path: Path, exporter: str, opset: Optional[int
         else:
             axes = {n: {0: "batch"} for n in names + ["image"]}
             mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
-            torch.onnx.export(item.net, args, str(path), dynamo=False, dynamic_axes=axes, training=mode, **kw)
+            # Constant folding may bake a training-mode graph's parameters into constants: only in eval mode.
+            torch.onnx.export(item.net, args, str(path), dynamo=False, dynamic_axes=axes, training=mode,
+                              do_constant_folding=not training, **kw)
     import onnx
 
     onnx.checker.check_model(onnx.load(str(path)))
