@@ -22,6 +22,8 @@ KNOWN_WARNINGS = (
     (r".*overridden `on_after_batch_transfer` in `LightningModule`", "GANModule's own batch transfer"),
     # Lightning's own use of a torch API that torch deprecated; nothing in the user's code.
     (r".*isinstance\(treespec, LeafSpec\)` is deprecated", "Lightning internals"),
+    # A resumed run continues in its own folder (every new run gets a new one), so its checkpoints are already there.
+    (r"Checkpoint directory .* exists and is not empty", "a resumed run writes into its own folder"),
 )
 
 
