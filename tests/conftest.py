@@ -22,6 +22,18 @@ def _run_in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one intra-op thread for the test, restored after: a CPU kernel's sums depend on the thread count,
+    so seeded numbers are the same on every machine, and tiny tensors gain nothing from a second, busy core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def torch_home(tmp_path_factory):
     """A TORCH_HOME holding a randomly initialised Inception state dict under the official file name."""

@@ -24,13 +24,7 @@ TINY_CYCLEGAN = dict(ngf=4, n_blocks=1, ndf=4, n_layers=1)
 TINY_DISCOGAN = dict(image_size=16, ngf=4, ndf=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets gain nothing from threads, and on a shared machine two threads can wait on each other for seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny nets gain nothing from a second thread
 
 
 # --- stubs: networks whose outputs can be computed by hand ------------------------------------------------

@@ -25,13 +25,7 @@ from ganlit.models import CycleGAN, DiscoGAN
 DOMAIN_A, DOMAIN_B = "plain", "red"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small convs gain little from a second thread, and on a shared machine two threads can stall each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the numbers quoted are one thread's
 
 
 def train(model: L.LightningModule, image_size: int, batch_size: int, epochs: int) -> None:

@@ -29,15 +29,6 @@ def build(kind: str) -> L.LightningModule:
     return PAN(ndf=8, lr_constant=3, lr_decay=3, **SMALL)
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: the numbers above are reproducible, and two threads contend on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "epochs", "batch_size"), [("pix2pix", 3, 16), ("pan", 6, 8)])
 def test_translated_test_digits_keep_their_class_and_approach_the_target(kind, epochs, batch_size, one_thread):

@@ -74,13 +74,7 @@ def decode(u8: Tensor) -> Tensor:
     return (u8.float() / 255 - 0.5) / 0.5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The goldens were recorded with one thread; reductions are only bitwise-reproducible so."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the goldens were recorded with one thread
 
 
 # ----------------------------------------------------------------------------- ganlit's module from the options

@@ -18,13 +18,7 @@ from ganlit.networks.makeup import MakeupRemovalGenerator, MakeupTransferGenerat
 from ganlit.networks.patchgan import PatchDiscriminator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids waiting on busy cores (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: a second thread mostly waits
 
 
 TINY = dict(image_size=16, ngf=4, ndf=4, n_blocks_g=1, n_blocks_f=1, n_layers_d=1, n_layers_s=1)

@@ -7,7 +7,6 @@ the real file name in a temporary $TORCH_HOME, so the offline loading path runs 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,7 @@ from ganlit.networks.vgg import VGG19_FILENAME, VGG19_LAYERS, VGG19_URL, VGG19Fe
 from ganlit.weights import MissingWeightsError, load_state_dict_file, resolve_weights
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # On the shared 2-core machine a second intra-op thread mostly waits: 1 thread runs these ~5x faster.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # on 2 shared cores, 1 thread runs these ~5x faster
 
 
 def _torchvision_vgg19_features_state() -> dict[str, torch.Tensor]:
