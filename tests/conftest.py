@@ -9,6 +9,9 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 # the AVX2 kernels of ATen, oneDNN and MKL, which the x86-64 machines the suite runs on share.
 for _name, _isa in (("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")):
     os.environ.setdefault(_name, _isa)
+# The suite runs one pytest worker per core (pyproject's addopts: pytest-xdist); torch on one thread per worker,
+# and in the ganlit commands the tests start, keeps two workers from fighting over two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("GANLIT_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "ganlit"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -22,10 +25,11 @@ def _run_in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_thread():
-    """Torch on one intra-op thread for the test, restored after: a CPU kernel's sums depend on the thread count,
-    so seeded numbers are the same on every machine, and tiny tensors gain nothing from a second, busy core."""
+    """Torch on one intra-op thread for the module's tests (and module fixtures), restored after: a CPU kernel's
+    sums depend on the thread count, so seeded numbers are the same on every machine, whatever OMP_NUM_THREADS
+    says (``-n 0`` runs keep the developer's setting)."""
     import torch
 
     threads = torch.get_num_threads()

@@ -12,7 +12,7 @@ from ganlit.data import DigitsDataModule
 from ganlit.data.digits import digit_judge
 from ganlit.models import GAN
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def test_quickstart_cgan_samples_are_judged_as_their_class(tmp_path, monkeypatch):

@@ -117,28 +117,23 @@ def measure(model: StarGAN, x: torch.Tensor, c_org: torch.Tensor, digit: torch.T
 
 
 @pytest.fixture(scope="module")
-def result() -> dict[str, float]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convs gain little from a second thread; on a shared machine they stall
-    try:
-        L.seed_everything(0)
-        data = DigitsDataModule(task="attributes", image_size=SIZE, batch_size=BATCH_SIZE)
-        data.setup("fit")
-        x, c_org, digit = digits_of(data)
-        model = build()
-        untrained = measure(model, x, c_org, digit)
-        trainer = L.Trainer(max_epochs=EPOCHS, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
-        wall, cpu = time.perf_counter(), time.process_time()
-        trainer.fit(model, data)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        out = measure(model, x, c_org, digit)
-        out.update(untrained_rec_l1=untrained["rec_l1"], untrained_kept=untrained["kept"])
-        print(f"\nStarGAN digits: {int(model.iteration)} iterations, {wall:.0f} s wall / {cpu:.0f} s CPU; "
-              + ", ".join(f"{k} {v:.3f}" for k, v in out.items() if isinstance(v, float)))
-        return out
-    finally:
-        torch.set_num_threads(threads)
+def result(one_thread) -> dict[str, float]:
+    L.seed_everything(0)
+    data = DigitsDataModule(task="attributes", image_size=SIZE, batch_size=BATCH_SIZE)
+    data.setup("fit")
+    x, c_org, digit = digits_of(data)
+    model = build()
+    untrained = measure(model, x, c_org, digit)
+    trainer = L.Trainer(max_epochs=EPOCHS, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    wall, cpu = time.perf_counter(), time.process_time()
+    trainer.fit(model, data)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    out = measure(model, x, c_org, digit)
+    out.update(untrained_rec_l1=untrained["rec_l1"], untrained_kept=untrained["kept"])
+    print(f"\nStarGAN digits: {int(model.iteration)} iterations, {wall:.0f} s wall / {cpu:.0f} s CPU; "
+          + ", ".join(f"{k} {v:.3f}" for k, v in out.items() if isinstance(v, float)))
+    return out
 
 
 def test_translations_show_every_requested_attribute(result):

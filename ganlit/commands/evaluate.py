@@ -94,7 +94,9 @@ def _build_data(class_path: str, init_args: dict[str, Any], model: torch.nn.Modu
     parser.add_subclass_arguments(GANDataModule, "data", required=True)
     try:
         cfg = parser.parse_object({"data": {"class_path": class_path, "init_args": init_args}})
-        return parser.instantiate_classes(cfg).data
+        # jsonargparse 4.49 renamed instantiate_classes (now deprecated) to instantiate; >=4.30 is supported.
+        instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
+        return instantiate(cfg).data
     except Exception as err:  # jsonargparse reports the bad key/value
         raise InputError(f"data {class_path} with {init_args}: {str(err).splitlines()[0]}") from None
 
