@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlit.data import digits
+from ganlit.data import digits_judges
 from ganlit.data.digits import (
     ATTRS,
     STYLES,
@@ -54,7 +54,7 @@ def test_judge_is_the_same_network_whatever_ran_before(tmp_path, monkeypatch):
     try:
         for seed, n, cache, mode in zip((1, 2, 3), (1, 2, 1), "abc", modes):
             monkeypatch.setenv("GANLIT_CACHE", str(tmp_path / cache))
-            monkeypatch.setattr(digits, "_JUDGE", None)
+            monkeypatch.setattr(digits_judges, "_JUDGE", None)
             torch.manual_seed(seed)
             torch.set_num_threads(n)
             with mode():

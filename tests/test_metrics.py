@@ -186,12 +186,12 @@ def test_real_feature_cache_is_invalidated(tmp_path, change):
 
 def test_digits_features_key_the_cache_by_the_judge_weights_not_only_its_version(monkeypatch):
     """The judge is trained on first use; a file retrained under the same version must not reuse stale features."""
-    from ganlit.data import digits
+    from ganlit.data import digits_judges
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        judge = digits.DigitJudge().eval()
-    monkeypatch.setattr(digits, "_JUDGE", judge)
+        judge = digits_judges.DigitJudge().eval()
+    monkeypatch.setattr(digits_judges, "_JUDGE", judge)
     first = DigitsFeatures().fingerprint()
     assert DigitsFeatures().fingerprint() == first
     with torch.no_grad():
