@@ -74,13 +74,13 @@ def build_page(args: argparse.Namespace, device: str, workdir: Path, limits: "Li
     """The Gradio Blocks for ``args.model`` and a one-line description of what it serves."""
     from ganlit.commands import demo_families as fam
     from ganlit.commands.demo_pages import Context, Workspace, digit_examples
-    from ganlit.commands.translate import InputError
+    from ganlit.commands.translators import InputError
 
     workspace = Workspace(workdir)
     if args.model == "stylize":
         return fam.stylize_page(args, device, workspace, limits)
     if args.model.startswith("official:"):
-        from ganlit.commands.translate import OFFICIAL_KINDS
+        from ganlit.commands.translators import OFFICIAL_KINDS
         from ganlit.hub import load_official
 
         kind = args.model.split(":", 1)[1]
@@ -165,7 +165,7 @@ def _serve(args: argparse.Namespace, workdir: Path) -> int:
 
     from ganlit.checkpoint import UnsafeCheckpointError
     from ganlit.commands import demo_pages
-    from ganlit.commands.translate import InputError
+    from ganlit.commands.translators import InputError
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganlit.commands.translate import InputError, Translator, build_parser, load_translator
+from ganlit.commands.translate import build_parser
+from ganlit.commands.translators import InputError, Translator, load_translator
 
 TITLE = "ganlit demo"
 
@@ -47,7 +48,7 @@ def _gr():
 
 def open_upload(path: Optional[str], what: str, limits: Limits) -> Image.Image:
     """The uploaded file as a PIL image; anything else becomes a message in the page (``gr.Error``)."""
-    from ganlit.commands.translate import _open
+    from ganlit.commands.translators import open_image
 
     gr = _gr()
     if not path:
@@ -62,7 +63,7 @@ def open_upload(path: Optional[str], what: str, limits: Limits) -> Image.Image:
         raise gr.Error(f"{name} is {width}x{height} = {width * height:,} pixels; this demo accepts at most "
                        f"{limits.max_pixels:,} (ganlit demo --max-pixels).")
     try:
-        return _open(Path(path))
+        return open_image(Path(path))
     except InputError:
         raise gr.Error(f"{name} could not be decoded as an image.") from None
 
