@@ -13,7 +13,6 @@ from typing import Any, Optional
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-import torch
 import torchvision.utils as vutils
 from torch import Tensor
 

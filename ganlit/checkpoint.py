@@ -8,12 +8,15 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from ganlit.errors import UsageError
+
+if TYPE_CHECKING:
+    from ganlit.models.base import GANModule
 
 
 class CheckpointError(UsageError, ValueError):
@@ -106,7 +109,7 @@ def load_module(path: Union[str, Path], map_location: str = "cpu") -> "GANModule
     class_path = ckpt.get("ganlit_class") if isinstance(ckpt, dict) else None
     if class_path is None:
         raise CheckpointError(f"{path}: not a ganlit checkpoint (no 'ganlit_class' entry); was it saved by ganlit fit?")
-    from ganlit.models.base import GANModule  # noqa: F401  (the base must be importable first)
+    importlib.import_module("ganlit.models.base")  # the base must be importable before a model's own module
 
     module_name, _, name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), name)

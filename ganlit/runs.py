@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import torch
 
 VERSION = re.compile(r"^version_(\d+)$")
 LATEST = "latest"

@@ -41,7 +41,7 @@ def files(tmp_path_factory):
     torch.manual_seed(0)
     cgan = save_module(CGAN(image_size=16, channels=1, ngf=8, ndf=8), root / "cgan.ckpt",
                        {"image_size": 16, "channels": 1, "num_classes": 10})
-    cyclegan = save_module(CycleGAN(ngf=4, ndf=4, n_blocks=1), root / "cyclegan.ckpt",
+    save_module(CycleGAN(ngf=4, ndf=4, n_blocks=1), root / "cyclegan.ckpt",
                            {"image_size": 32, "channels": 3})
     data = cgan.read_bytes()
     (root / "truncated.ckpt").write_bytes(data[: len(data) // 2])

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 
 from ganlit.cli import main as ganlit
 from ganlit.metrics import INCEPTION_FILE, INCEPTION_URL

@@ -1,6 +1,5 @@
 """Mixed precision and speed settings of the base loop on CPU."""
 
-import pytest
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 from toy import ToyGAN, loader, trainer

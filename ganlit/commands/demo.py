@@ -18,6 +18,7 @@ inside a temporary folder it deletes on exit. Exit code 2 with one line on bad i
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import shutil
@@ -147,7 +148,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     os.environ["GRADIO_TEMP_DIR"] = str(workdir / "gradio")
     try:
         try:
-            import gradio  # noqa: F401
+            importlib.import_module("gradio")
         except ImportError:
             print(f"ganlit demo: error: {INSTALL_HINT}", file=sys.stderr)
             return 2
