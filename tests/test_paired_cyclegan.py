@@ -13,7 +13,7 @@ from ganlit.checkpoint import load_module
 from ganlit.histmatch import match_histograms
 from ganlit.models import PairedCycleGAN
 from ganlit.models.base import num_parameters
-from ganlit.models.paired_cyclegan import crop_boxes, paste_boxes, region_boxes
+from ganlit.regions import crop_boxes, paste_boxes, region_boxes
 from ganlit.networks.makeup import MakeupRemovalGenerator, MakeupTransferGenerator, StyleDiscriminator
 from ganlit.networks.patchgan import PatchDiscriminator
 

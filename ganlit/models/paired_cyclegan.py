@@ -14,6 +14,7 @@ from ganlit.histmatch import match_histograms
 from ganlit.models.base import GANModule
 from ganlit.networks.makeup import MakeupRemovalGenerator, MakeupTransferGenerator, StyleDiscriminator
 from ganlit.networks.patchgan import PatchDiscriminator
+from ganlit.regions import crop_boxes, paste_boxes, region_boxes
 
 # Channel order of the batch's ``x_regions`` / ``y_regions`` (ganlit.data.makeup.REGION_NAMES).
 REGIONS = ("lips", "skin", "eyes")
@@ -21,51 +22,6 @@ REGIONS = ("lips", "skin", "eyes")
 # smaller region, matched later, wins.
 MATCH_ORDER = (1, 0, 2)
 FACE = "face"  # the single part of whole-face training
-
-
-# ----------------------------------------------------------------------------- region crops
-def region_boxes(masks: Tensor) -> Tensor:
-    """Bounding boxes [N, 4] = (x0, y0, x1, y1) in pixel edges of masks [N, H, W]; an empty mask gives the whole image."""
-    n, h, w = masks.shape
-    on = masks > 0.5
-    rows, cols = on.any(2), on.any(1)
-    y0 = rows.float().argmax(1)
-    y1 = h - rows.flip(1).float().argmax(1)
-    x0 = cols.float().argmax(1)
-    x1 = w - cols.flip(1).float().argmax(1)
-    empty = ~rows.any(1)
-    box = torch.stack([x0, y0, x1, y1], 1).float()
-    box[empty] = torch.tensor([0.0, 0.0, float(w), float(h)], device=masks.device)
-    return box
-
-
-def _centre_scale(boxes: Tensor, h: int, w: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    # Pixel edges -> normalised coordinates of affine_grid(align_corners=False): centre and half-extent.
-    nx0, nx1 = 2 * boxes[:, 0] / w - 1, 2 * boxes[:, 2] / w - 1
-    ny0, ny1 = 2 * boxes[:, 1] / h - 1, 2 * boxes[:, 3] / h - 1
-    return (nx0 + nx1) / 2, (ny0 + ny1) / 2, (nx1 - nx0) / 2, (ny1 - ny0) / 2
-
-
-def crop_boxes(images: Tensor, boxes: Tensor, size: int) -> Tensor:
-    """Each image's box resampled (bilinear) to ``size`` x ``size``; differentiable. A box of exactly
-    ``size`` pixels is copied exactly."""
-    n, c, h, w = images.shape
-    cx, cy, sx, sy = _centre_scale(boxes, h, w)
-    theta = images.new_zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, cx, sy, cy
-    grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def paste_boxes(crops: Tensor, boxes: Tensor, height: int, width: int) -> Tensor:
-    """The inverse of :func:`crop_boxes`: each crop resampled back into its box of a ``height`` x ``width``
-    canvas (outside the box: the crop's border, to be masked away by the caller)."""
-    n, c = crops.shape[:2]
-    cx, cy, sx, sy = _centre_scale(boxes, height, width)
-    theta = crops.new_zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = 1 / sx, -cx / sx, 1 / sy, -cy / sy
-    grid = F.affine_grid(theta, [n, c, height, width], align_corners=False)
-    return F.grid_sample(crops, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class PairedCycleGAN(GANModule):
@@ -274,30 +230,24 @@ class PairedCycleGAN(GANModule):
     # ----------------------------------------------------------------- translation
     def forward(self, x: Tensor, reference: Tensor) -> Tensor:
         """Makeup transfer G(x, reference) with the training networks (whole-face models)."""
-        return self._transfer(self.generators, x, reference, None, None)
+        return self._per_part("G", self.generators, x, None, reference)
 
-    def _transfer(self, nets: nn.Module, x: Tensor, ref: Tensor, xm: Optional[Tensor], rm: Optional[Tensor]) -> Tensor:
+    def _per_part(self, net: str, nets: nn.Module, x: Tensor, xm: Optional[Tensor], ref: Optional[Tensor] = None,
+               rm: Optional[Tensor] = None) -> Tensor:
+        """G(x, ref) (``net="G"``) or F(x) (``"F"``); region models run each region's network on its crops, paste
+        the result back into the box and blend it into x through the region mask, in the listed order."""
         if self.parts == [FACE]:
-            return nets["G"](x, ref)
+            return nets[net](x) if ref is None else nets[net](x, ref)
         out = x
         for part in self.parts:
             k = REGIONS.index(part)
-            bx, br = region_boxes(xm[:, k]), region_boxes(rm[:, k])
-            crop = nets[self.key("G", part)](crop_boxes(x, bx, self.crop_size), crop_boxes(ref, br, self.crop_size))
+            bx = region_boxes(xm[:, k])
+            inputs = [crop_boxes(x, bx, self.crop_size)]
+            if ref is not None:
+                inputs.append(crop_boxes(ref, region_boxes(rm[:, k]), self.crop_size))
+            crop = nets[self.key(net, part)](*inputs)
             m = xm[:, k:k + 1]
             out = out * (1 - m) + paste_boxes(crop, bx, *x.shape[-2:]) * m
-        return out
-
-    def _remove(self, nets: nn.Module, y: Tensor, ym: Optional[Tensor]) -> Tensor:
-        if self.parts == [FACE]:
-            return nets["F"](y)
-        out = y
-        for part in self.parts:
-            k = REGIONS.index(part)
-            by = region_boxes(ym[:, k])
-            crop = nets[self.key("F", part)](crop_boxes(y, by, self.crop_size))
-            m = ym[:, k:k + 1]
-            out = out * (1 - m) + paste_boxes(crop, by, *y.shape[-2:]) * m
         return out
 
     @torch.no_grad()
@@ -324,7 +274,7 @@ class PairedCycleGAN(GANModule):
             if remove or direction == "BtoA":
                 if regional and x_regions is None:
                     raise ValueError(f"PairedCycleGAN(regions={self.parts}): removal needs x_regions [N, 3, H, W]")
-                return self._remove(nets, x, x_regions)
+                return self._per_part("F", nets, x, x_regions)
             if reference is None:
                 raise ValueError("makeup transfer needs a reference face: translate(x, reference=IMG) "
                                  "(ganlit translate --reference IMG), or remove=True to remove makeup")
@@ -339,7 +289,7 @@ class PairedCycleGAN(GANModule):
             reference = reference.expand(x.size(0), -1, -1, -1)
             if reference_regions is not None:
                 reference_regions = reference_regions.to(x).expand(x.size(0), -1, -1, -1)
-            return self._transfer(nets, x, reference, x_regions, reference_regions)
+            return self._per_part("G", nets, x, x_regions, reference, reference_regions)
         finally:
             nets.train(was)
 
