@@ -93,7 +93,7 @@ def build_page(args: argparse.Namespace, device: str, workdir: Path, limits: "Li
         ctx = Context(args, args.model, net, device, workspace, limits)
         ctx.translator()  # fail now, on the command line, if an option is missing (e.g. --attrs)
         if kind == "stargan":
-            from ganlit.models.stargan import HAIR_COLOURS
+            from ganlit.attributes import HAIR_COLOURS
 
             names = [a.strip() for a in args.attrs.split(",") if a.strip()]
             return fam.stargan_page(ctx, names, [n for n in names if n in HAIR_COLOURS], None), \

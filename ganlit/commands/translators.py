@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ganlit.attributes import official_test_labels
 from ganlit.commands.preprocess import (
     make_preprocess,
     official_pix2pix_uint8,
@@ -121,11 +122,6 @@ def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Trans
         return Translator(preprocess, run, rounded_uint8, f"official StarGAN from {args.weights}, target {args.target}")
 
     # The official test grid: the input, then one translation per attribute (hair colours exclusive).
-    try:
-        from ganlit.models.stargan import official_test_labels
-    except ImportError as err:
-        raise InputError(f"the StarGAN test grid needs ganlit.models.stargan.official_test_labels ({err}); "
-                         "pass --target to translate to one label vector") from None
     c_org = _label_vector(parse_assignments(args.source or "", "--source"), names, "--source", complete=False)
 
     def grid(x: Tensor) -> Tensor:
