@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import statistics
@@ -38,101 +37,21 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench_* helpers beside this file
 
 import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from bench_models import MODELS, Bench, SyntheticData  # noqa: E402
+from bench_report import add_ratios, table  # noqa: E402
 
 MODES = ("plain", "lightning", "fast")
-Sample = Callable[[int, torch.Generator], dict[str, Tensor]]
-
-
-# ----------------------------------------------------------------------------- the models
-@dataclass(frozen=True)
-class Bench:
-    """How to benchmark one paper: ``build(size, **speed_kwargs)`` gives its module at that image size with
-    the paper's networks; ``sample(size, generator)`` one synthetic training item (the data module's keys)."""
-
-    build: Callable[..., Any]
-    sample: Sample
-    note: str = ""
-
-
-def _image(size: int, g: torch.Generator, channels: int = 3, low: float = -1.0) -> Tensor:
-    return torch.rand(channels, size, size, generator=g) * (1.0 - low) + low
-
-
-def _unet_downs(size: int) -> int:
-    """unet_256 (8 downs) at 256 px, unet_128 (7) at 128, ...: the U-Net halves the image down to 1x1."""
-    return min(8, int(math.log2(size)))
-
-
-def _pair(size: int, g: torch.Generator) -> dict[str, Tensor]:
-    return {"A": _image(size, g), "B": _image(size, g)}
-
-
-def _build(name: str) -> Callable[..., Any]:
-    def build(size: int, **kw: Any) -> Any:
-        import ganlit.models as M
-
-        if name == "gan":
-            return M.GAN(image_size=size, channels=3, **kw)
-        if name == "cgan":
-            return M.CGAN(num_classes=10, image_size=size, channels=3, **kw)
-        if name == "pix2pix":
-            return M.Pix2Pix(image_size=size, num_downs=_unet_downs(size), **kw)
-        if name == "pan":
-            return M.PAN(image_size=size, num_downs=_unet_downs(size), **kw)
-        if name == "cyclegan":  # the paper: 9 residual blocks at 256 px, 6 at 128 px
-            return M.CycleGAN(n_blocks=9 if size >= 256 else 6, **kw)
-        if name == "discogan":
-            return M.DiscoGAN(image_size=size, **kw)
-        if name == "stargan":
-            return M.StarGAN(image_size=size, **kw)
-        if name == "paired_cyclegan":
-            return M.PairedCycleGAN(image_size=size, **kw)
-        raise KeyError(name)
-
-    return build
-
-
-MODELS: dict[str, Bench] = {
-    "gan": Bench(_build("gan"), lambda s, g: {"image": _image(s, g)}, "DCGAN nets, 3 channels"),
-    "cgan": Bench(_build("cgan"), lambda s, g: {"image": _image(s, g), "label": torch.randint(10, (), generator=g)},
-                  "DCGAN nets, 10 classes"),
-    "pix2pix": Bench(_build("pix2pix"), _pair, "U-Net (num_downs = log2 size, at most 8), 70x70 PatchGAN"),
-    "pan": Bench(_build("pan"), _pair, "U-Net, PAN discriminator"),
-    "cyclegan": Bench(_build("cyclegan"), _pair, "ResNet 9 blocks (6 below 256 px), 70x70 PatchGAN, pool 50"),
-    "discogan": Bench(_build("discogan"), lambda s, g: {"A": _image(s, g, low=0.0), "B": _image(s, g, low=0.0)},
-                      "images in [0, 1]"),
-    "stargan": Bench(_build("stargan"),
-                     lambda s, g: {"image": _image(s, g), "label": torch.randint(2, (5,), generator=g).float()},
-                     "5 CelebA attributes, n_critic 5"),
-    "paired_cyclegan": Bench(_build("paired_cyclegan"), lambda s, g: {"x": _image(s, g), "y": _image(s, g)},
-                             "whole-face networks"),
-}
-
-
-class SyntheticData(Dataset):
-    """``length`` items cycling through a few fixed random samples (all in memory)."""
-
-    def __init__(self, sample: Sample, size: int, length: int, distinct: int = 8) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.items = [sample(size, g) for _ in range(distinct)]
-        self.length = length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return self.items[i % len(self.items)]
 
 
 # ----------------------------------------------------------------------------- timing
@@ -390,58 +309,6 @@ def combine(runs: list[dict[str, Any]], batch: int) -> dict[str, Any]:
             "load": [[r["load_before"], r["load_after"]] for r in runs],
             "settings": runs[0]["settings"], "times_s": wall, "cpu_times_s": cpu}
     return out
-
-
-def bootstrap_median_ci(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the median (resampling the iterations, seeded)."""
-    g = torch.Generator().manual_seed(seed)
-    data = torch.tensor(values, dtype=torch.float64)
-    # quantile(0.5) averages the two middle values of an even count, as statistics.median does (Tensor.median
-    # would take the lower one and bias the interval low).
-    medians = torch.quantile(data[torch.randint(len(values), (resamples, len(values)), generator=g)], 0.5, dim=1)
-    lo, hi = torch.quantile(medians, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
-    return lo, hi
-
-
-def add_ratios(modes: dict[str, dict[str, Any]], interleaved: bool = False) -> None:
-    base = modes.get("plain")
-    if interleaved and base is not None and "lightning" in modes:
-        # Iteration i of both modes ran back to back, so their ratio is free of the machine's drift.
-        light = modes["lightning"]
-        for key, times in (("paired_overhead_pct", "times_s"), ("paired_cpu_overhead_pct", "cpu_times_s")):
-            ratios = [lt / pt for lt, pt in zip(light[times], base[times])]
-            light[key] = 100.0 * (statistics.median(ratios) - 1.0)
-            light[key + "_ci95"] = [100.0 * (r - 1.0) for r in bootstrap_median_ci(ratios)]
-    for stats in modes.values():
-        if base is None:
-            stats["speed_vs_plain"] = stats["overhead_pct_vs_plain"] = stats["cpu_overhead_pct_vs_plain"] = None
-            continue
-        stats["speed_vs_plain"] = base["median_s"] / stats["median_s"]
-        stats["overhead_pct_vs_plain"] = 100.0 * (stats["median_s"] / base["median_s"] - 1.0)
-        stats["cpu_overhead_pct_vs_plain"] = 100.0 * (stats["cpu_median_s"] / base["cpu_median_s"] - 1.0)
-
-
-def table(report: dict[str, Any]) -> str:
-    head = (f"{report['model']} {report['size']}px batch {report['batch']} on {report['device_name']}"
-            f" ({report['device']}, {report['threads']} threads); median of {report['steps']} iterations"
-            f" x {report['repeats']} repeat(s) after {report['warmup']} warm-up; load {report['load_start']}")
-    lines = [head, f"{'mode':<10} {'img/s':>9} {'ms/iter':>10} {'vs plain':>9} {'overhead':>9} "
-                   f"{'cpu ms/it':>10} {'cpu ovh':>8} {'peak MiB':>9}  precision"]
-    for mode, s in report["modes"].items():
-        ratio = f"{s['speed_vs_plain']:.3f}x" if s["speed_vs_plain"] is not None else "-"
-        ovh = f"{s['overhead_pct_vs_plain']:+.1f}%" if s["overhead_pct_vs_plain"] is not None else "-"
-        covh = f"{s['cpu_overhead_pct_vs_plain']:+.1f}%" if s["cpu_overhead_pct_vs_plain"] is not None else "-"
-        mem = f"{s['peak_memory_mib']:.0f}" if s["peak_memory_mib"] is not None else "-"
-        lines.append(f"{mode:<10} {s['images_per_s']:>9.3f} {1000 * s['median_s']:>10.1f} {ratio:>9} {ovh:>9} "
-                     f"{1000 * s['cpu_median_s']:>10.1f} {covh:>8} {mem:>9}  {s['settings']['precision']}")
-    light = report["modes"].get("lightning", {})
-    if light.get("paired_overhead_pct") is not None:
-        ci = lambda key: "[{:+.1f}, {:+.1f}]".format(*light[key + "_ci95"])  # noqa: E731
-        lines.append("interleaved plain/lightning iterations: Lightning's overhead, median of the per-pair ratios "
-                     f"(95% bootstrap interval): {light['paired_overhead_pct']:+.1f}% wall "
-                     f"{ci('paired_overhead_pct')}, {light['paired_cpu_overhead_pct']:+.1f}% CPU "
-                     f"{ci('paired_cpu_overhead_pct')}")
-    return "\n".join(lines)
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
