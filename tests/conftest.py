@@ -56,3 +56,14 @@ def torch_home(tmp_path_factory):
     (home / "hub" / "checkpoints").mkdir(parents=True)
     torch.save(net.state_dict(), home / "hub" / "checkpoints" / INCEPTION_FILE)
     return home
+
+
+@pytest.fixture
+def resnet_weights(tmp_path):
+    """Official CycleGAN generator weights (random values in the official ResNet layout, 1 block, ngf 2)."""
+    import torch
+
+    import test_networks_translation as ref
+
+    torch.save(ref.random_state_dict(ref.official_resnet_layout(ngf=2, n_blocks=1), seed=4), tmp_path / "cyc.pth")
+    return tmp_path / "cyc.pth"
