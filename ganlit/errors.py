@@ -37,8 +37,11 @@ def closest(word: str, choices: Iterable[str]) -> Optional[str]:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``" (did you mean X?)"`` or ``""``."""
-    match = closest(word, choices)
+    """``" (did you mean X?)"`` (``X or Y`` when ``word`` starts several choices) or ``""``. A shortened name
+    is only suggested, never run: ``ganlit tr`` does not guess between commands added later."""
+    choices = list(choices)
+    starts = [c for c in choices if word and c.startswith(word) and c != word]
+    match = " or ".join(starts) if starts else closest(word, choices)
     return f" (did you mean {match}?)" if match else ""
 
 

@@ -86,6 +86,20 @@ def test_recipe_typo_fails_at_parse_time_naming_the_key(tmp_path, capsys):
         "(did you mean ngf?)")
 
 
+@pytest.mark.parametrize(("typed", "hint"), [
+    ("sampel", " (did you mean sample?)"),  # a misspelling: the closest command
+    ("tr", " (did you mean translate?)"),  # a prefix of one command
+    ("t", " (did you mean test or translate?)"),  # a prefix of several: all of them, none run
+    ("xyz", ""),
+])
+def test_unknown_command_suggests_but_never_runs_a_guess(capsys, typed, hint):
+    from ganlit.cli import main
+
+    assert main([typed]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ganlit: error: unknown command {typed!r}{hint}; the commands are fit, validate,"), err
+
+
 def test_quickstart_runs_get_a_folder_each(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ("--trainer.fast_dev_run=false", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2")
