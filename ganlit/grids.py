@@ -40,5 +40,7 @@ def labelled_grid(images: Tensor, nrow: int, rows: Optional[Sequence[str]] = Non
     for i, text in enumerate(rows):
         draw.text((2, top + PADDING + i * cell_h + max(0, cell_h // 2 - 6)), text, fill=(0, 0, 0), font=font)
     for j, text in enumerate(columns):
+        while len(text) > 1 and _text_width(draw, text, font) > cell_w - 2:
+            text = text[:-1]  # a long name is cut to its cell rather than written over the next one
         draw.text((left + PADDING + j * cell_w + 1, 1), text, fill=(0, 0, 0), font=font)
     return torch.from_numpy(np.array(canvas)).permute(2, 0, 1).float() / 255

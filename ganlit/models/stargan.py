@@ -240,6 +240,11 @@ class StarGAN(GANModule):
             self.fixed_image = batch["image"][: self.num_samples].detach().clone()
             self.fixed_label = batch["label"][: self.num_samples].detach().float().clone()
 
+    @property
+    def sample_columns(self) -> tuple[str, ...]:
+        """The sample grid's columns: the input, then the test label set of each attribute (named after it)."""
+        return ("input", *self.attr_names)
+
     def sample_images(self) -> Optional[tuple[Tensor, int]]:
         """The official test layout: one row per fixed image, the input then one translation per label set."""
         if self.fixed_image.size(0) == 0:
