@@ -1,4 +1,5 @@
-"""StarGAN (Choi et al. 2018): test label sets, schedule, cadence, WGAN-GP, losses, official weights, recipes."""
+"""StarGAN (Choi et al. 2018): schedule, cadence, WGAN-GP, losses, official weights, recipes (the test label sets:
+tests/test_attributes.py)."""
 
 import pytest
 import torch
@@ -6,8 +7,9 @@ from recipes_util import run_recipe
 from torch import nn
 from toy import trainer
 
+from ganlit.attributes import official_test_labels
 from ganlit.hub import load_official
-from ganlit.models.stargan import StarGAN, official_test_labels
+from ganlit.models.stargan import StarGAN
 from ganlit.networks.stargan import StarGANGenerator
 
 ATTRS5 = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
@@ -57,38 +59,6 @@ def test_defaults_are_the_papers():
 def test_attr_names_must_match_num_attrs():
     with pytest.raises(ValueError, match="num_attrs=3 but attr_names has 5"):
         tiny(num_attrs=3, attr_names=ATTRS5)
-
-
-# ----------------------------------------------------------------------------- test label sets
-def test_official_test_labels_hand_case():
-    c_org = torch.tensor([[1.0, 0, 0, 0, 1],   # Black_Hair, female, young
-                          [0.0, 0, 1, 1, 0]])  # Brown_Hair, male, old
-    sets = official_test_labels(c_org, ATTRS5)
-    expected = [
-        [[1, 0, 0, 0, 1], [1, 0, 0, 1, 0]],  # Black_Hair: one hair colour on, the others off
-        [[0, 1, 0, 0, 1], [0, 1, 0, 1, 0]],  # Blond_Hair
-        [[0, 0, 1, 0, 1], [0, 0, 1, 1, 0]],  # Brown_Hair
-        [[1, 0, 0, 1, 1], [0, 0, 1, 0, 0]],  # Male flipped
-        [[1, 0, 0, 0, 0], [0, 0, 1, 1, 1]],  # Young flipped
-    ]
-    assert [s.tolist() for s in sets] == expected
-    assert torch.equal(c_org, torch.tensor([[1.0, 0, 0, 0, 1], [0.0, 0, 1, 1, 0]]))  # input untouched
-
-
-def test_official_test_labels_find_hair_colours_by_name():
-    names = ["Male", "Gray_Hair", "Smiling", "Blond_Hair"]
-    sets = official_test_labels(torch.tensor([[1.0, 1, 0, 0]]), names)
-    assert [s[0].tolist() for s in sets] == [[0, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 1]]
-
-
-def test_official_test_labels_single_label_and_custom_group():
-    sets = official_test_labels(torch.tensor([[0.0, 1, 0], [1.0, 0, 0]]), ["a", "b", "c"], single_label=True)
-    assert [s.tolist() for s in sets] == [[[1, 0, 0]] * 2, [[0, 1, 0]] * 2, [[0, 0, 1]] * 2]
-    sets = official_test_labels(torch.tensor([[1.0, 0, 0, 1]]), ["red", "green", "blue", "thick"],
-                                exclusive=["red", "green", "blue"])
-    assert [s[0].tolist() for s in sets] == [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 0]]
-    with pytest.raises(ValueError, match=r"expected \[N, 4\]"):
-        official_test_labels(torch.zeros(2, 3), ["red", "green", "blue", "thick"])
 
 
 # ----------------------------------------------------------------------------- schedule
