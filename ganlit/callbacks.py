@@ -51,7 +51,6 @@ def to_unit(images: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> T
     return ((images - lo) / (hi - lo)).clamp(0, 1)
 
 
-
 class LastCheckpoint(ModelCheckpoint):
     """Keeps ``checkpoints/last.ckpt`` of the run fresh, and saves it when the run is interrupted.
 

@@ -38,7 +38,6 @@ def test_without_gradio_it_says_how_to_install(monkeypatch, capsys):
     assert "pip install 'ganlit[demo]'" in capsys.readouterr().err
 
 
-
 @pytest.mark.parametrize("kind", ["cyclegan", "stargan"])
 def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypatch):
     """The page function behind official:* (called in this process; the browser side is the one tested above)."""

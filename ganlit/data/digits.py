@@ -58,7 +58,6 @@ from ganlit.data.digits_render import (
     to_model,
 )
 
-
 # The rendering and the judges are part of this module's API (``from ganlit.data.digits import digit_judge``).
 __all__ = [
     "ATTRS", "COLOURS", "N_TEST", "STYLES", "Domain", "from_model", "load_ink", "random_domains", "render",
@@ -66,6 +65,7 @@ __all__ = [
     "digit_judge", "domain_check", "ink_of", "is_inverted", "is_thick", "stripe_direction", "stroke_colour",
     "style_of", "thickness", "DigitsDataset", "DigitsDataModule",
 ]
+
 
 # ----------------------------------------------------------------------------- datasets
 class DigitsDataset(Dataset):
