@@ -355,8 +355,9 @@ def test_recipe_stargan_celeba(tmp_path):
     assert run_recipe("stargan.yaml", tmp_path, "--data.root", str(root), "--data.init_args.test_size", "4",
                       "--data.init_args.image_size", "64", "--data.init_args.num_workers", "0",
                       "--model.init_args.conv_dim", "8", "--model.init_args.repeat_num", "1") == 0
-    # The test-layout grid of the first batch (8 training images): input + 5 attribute sets per row, 2 px padding.
-    assert grid_size(tmp_path) == (6 * 66 + 2, 8 * 66 + 2)
+    # The test-layout grid of the first batch (8 training images): input + 5 attribute sets per row, 2 px padding,
+    # under a 14 px margin naming the columns.
+    assert grid_size(tmp_path) == (6 * 66 + 2, 14 + 8 * 66 + 2)
 
 
 @pytest.mark.slow
@@ -367,5 +368,6 @@ def test_recipe_stargan_rafd(tmp_path):
     assert run_recipe("stargan_rafd.yaml", tmp_path, "--data.root", str(root), "--data.init_args.image_size", "64",
                       "--data.init_args.num_workers", "0", "--model.init_args.conv_dim", "8",
                       "--model.init_args.repeat_num", "1") == 0
-    # 8 expressions linked from the class folders: input + 8 one-hot targets per row, 8 training images.
-    assert grid_size(tmp_path) == (9 * 66 + 2, 8 * 66 + 2)
+    # 8 expressions linked from the class folders: input + 8 one-hot targets per row, 8 training images, the
+    # columns named in a 14 px margin.
+    assert grid_size(tmp_path) == (9 * 66 + 2, 14 + 8 * 66 + 2)
