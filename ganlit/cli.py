@@ -99,6 +99,9 @@ class GanlitCLI(LightningCLI):
         from ganlit.models.base import GANModule
 
         kwargs.setdefault("run", True)
+        # A recipe without `seed_everything` is seeded with 0: Lightning's default (True) seeds 0 as well, with a
+        # "No seed found" warning on every such fit; the run's config.yaml records the 0 either way.
+        kwargs.setdefault("seed_everything_default", 0)
         self._argv = list(sys.argv[1:] if args is None else args)
         super().__init__(
             GANModule if "model_class" not in kwargs else kwargs.pop("model_class"),

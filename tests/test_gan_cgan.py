@@ -1,5 +1,7 @@
 """GAN and CGAN: networks, sampling, the CLI on MNIST recipes, ganlit sample, checkpoints."""
 
+import warnings
+
 import pytest
 import torch
 from fixtures_mnist import write_mnist_tree
@@ -84,6 +86,20 @@ def test_recipe_typo_fails_at_parse_time_naming_the_key(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "ganlit fit: error: unknown key model.init_args.ngff: ganlit.models.CGAN takes no argument 'ngff' "
         "(did you mean ngf?)")
+
+
+def test_a_recipe_without_a_seed_is_seeded_with_0_quietly(tmp_path):
+    """Lightning's own default seeds 0 with a "No seed found" warning; ganlit seeds 0 and says nothing."""
+    recipe = tmp_path / "no_seed.yaml"
+    recipe.write_text("model:\n  class_path: ganlit.models.CGAN\n  init_args: {ngf: 8, ndf: 8}\n"
+                      "data:\n  class_path: ganlit.data.DigitsDataModule\n  init_args: {image_size: 16}\n")
+    torch.manual_seed(123)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["fit", "--config", str(recipe), "--trainer.fast_dev_run=true", "--trainer.logger=false",
+                     f"--trainer.default_root_dir={tmp_path}"]) == 0
+    assert not [str(w.message) for w in caught if "No seed found" in str(w.message)]
+    assert torch.initial_seed() == 0
 
 
 @pytest.mark.parametrize(("typed", "hint"), [
