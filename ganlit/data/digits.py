@@ -31,7 +31,6 @@ from ganlit.data.digits_judges import (
     JUDGE_VERSION,
     DigitJudge,
     background,
-    cache_dir,
     digit_judge,
     domain_check,
     ink_of,
@@ -61,7 +60,7 @@ from ganlit.data.digits_render import (
 # The rendering and the judges are part of this module's API (``from ganlit.data.digits import digit_judge``).
 __all__ = [
     "ATTRS", "COLOURS", "N_TEST", "STYLES", "Domain", "from_model", "load_ink", "random_domains", "render",
-    "render_domain", "split_indices", "stripes", "to_model", "JUDGE_VERSION", "DigitJudge", "background", "cache_dir",
+    "render_domain", "split_indices", "stripes", "to_model", "JUDGE_VERSION", "DigitJudge", "background",
     "digit_judge", "domain_check", "ink_of", "is_inverted", "is_thick", "stripe_direction", "stroke_colour",
     "style_of", "thickness", "DigitsDataset", "DigitsDataModule",
 ]

@@ -3,7 +3,6 @@ colour, thickness, stripes, makeup style) and the class judge, a small CNN train
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -11,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlit.cache import cache_root, save_atomic
 from ganlit.data.digits_render import (
     STYLES,
     Domain,
@@ -160,10 +160,6 @@ class DigitJudge(nn.Module):
         return out
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANLIT_CACHE", Path.home() / ".cache" / "ganlit"))
-
-
 _JUDGE: Optional[DigitJudge] = None
 # v5: the initial weights are seeded too, so every machine trains the same judge whatever ran before.
 # v6: thick strokes are a 3x3 (16 px) / 5x5 (32 px) dilation instead of 5x5 / 7x7; trained on one thread.
@@ -175,7 +171,7 @@ def digit_judge(epochs: int = 20) -> DigitJudge:
     global _JUDGE
     if _JUDGE is not None:
         return _JUDGE
-    path = cache_dir() / f"digit_judge_v{JUDGE_VERSION}.pt"
+    path = cache_root() / f"digit_judge_v{JUDGE_VERSION}.pt"
     # Callers ask for the judge inside no_grad or inference mode (metrics); building and training it needs neither.
     with torch.inference_mode(False), torch.enable_grad():
         judge = _load_or_train_judge(path, epochs)
@@ -192,10 +188,7 @@ def _load_or_train_judge(path: Path, epochs: int) -> DigitJudge:
         judge.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     else:
         _train_judge(judge, epochs)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(judge.state_dict(), tmp)
-        os.replace(tmp, path)
+        save_atomic(judge.state_dict(), path)
     return judge
 
 

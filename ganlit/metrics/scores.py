@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor, nn
+
+from ganlit.cache import cache_root, save_atomic
 
 CACHE_VERSION = 1
 
@@ -91,11 +92,6 @@ def _canonical_order(features: Tensor) -> Tensor:
     return x[torch.argsort(x @ direction, stable=True)]
 
 
-def cache_root() -> Path:
-    """``$GANLIT_CACHE`` or ``~/.cache/ganlit``."""
-    return Path(os.environ.get("GANLIT_CACHE", Path.home() / ".cache" / "ganlit"))
-
-
 class RealFeatureCache:
     """Real-image features on disk, one file per key (dataset, split, transform, count, feature network)."""
 
@@ -122,10 +118,6 @@ class RealFeatureCache:
         return saved["features"]
 
     def save(self, key: dict[str, Any], features: dict[str, Tensor]) -> Path:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
         key_plain = json.loads(json.dumps(key, sort_keys=True, default=str))
-        torch.save({"key": key_plain, "features": {d: f.float().cpu() for d, f in features.items()}}, tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-        return path
+        features = {d: f.float().cpu() for d, f in features.items()}
+        return save_atomic({"key": key_plain, "features": features}, self.path(key))
