@@ -67,3 +67,17 @@ def resnet_weights(tmp_path):
 
     torch.save(ref.random_state_dict(ref.official_resnet_layout(ngf=2, n_blocks=1), seed=4), tmp_path / "cyc.pth")
     return tmp_path / "cyc.pth"
+
+
+@pytest.fixture
+def stargan_weights(tmp_path):
+    """Official StarGAN generator weights (random values in the official layout: conv_dim 4, 3 attributes, 1 block),
+    as (path, state dict)."""
+    import torch
+
+    import test_networks_translation as ref
+    from test_hub import official_stargan_layout
+
+    state = ref.random_state_dict(official_stargan_layout(conv_dim=4, c_dim=3, repeat_num=1), seed=5)
+    torch.save(state, tmp_path / "200000-G.ckpt")
+    return tmp_path / "200000-G.ckpt", state

@@ -39,23 +39,17 @@ def test_without_gradio_it_says_how_to_install(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("kind", ["cyclegan", "stargan"])
-def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypatch):
+def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypatch, request):
     """The page function behind official:* (called in this process; the browser side is the one tested above)."""
     pytest.importorskip("gradio", reason="pip install -e '.[demo]'")
-    import torch
-
-    import test_networks_translation as ref
     from ganlit.commands import demo, demo_families
     from ganlit.commands.demo_pages import Limits
-    from test_hub import official_stargan_layout
 
-    if kind == "cyclegan":
-        weights = tmp_path / "cyc.pth"
-        torch.save(ref.random_state_dict(ref.official_resnet_layout(ngf=2, n_blocks=1), seed=4), weights)
+    if kind == "cyclegan":  # conftest's official-layout weights
+        weights = request.getfixturevalue("resnet_weights")
         extra, options = [], []
     else:
-        weights = tmp_path / "200000-G.ckpt"
-        torch.save(ref.random_state_dict(official_stargan_layout(conv_dim=4, c_dim=3, repeat_num=1), seed=5), weights)
+        weights, _ = request.getfixturevalue("stargan_weights")
         extra, options = ["--attrs", "Black_Hair,Male,Young"], ["--target", "Black_Hair=1,Male=0,Young=1"]
     built = {}
     for name in ("translation_page", "stargan_page"):  # record what the page gets instead of building widgets

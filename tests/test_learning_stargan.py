@@ -31,14 +31,15 @@ as ganlit does, so an overall bound of 90% is out of reach for StarGAN's own obj
 is not the cause; the test asserts the better side (>= 0.9), which the paper's method reaches. (Earlier versions
 of this file held the overall bound as a strict xfail.)
 
-Measured (seed 0, digits judge v6, one thread and the suite's AVX2 kernels on the 2-core machine, ``pytest -s``
-prints the line): 930 iterations in 129 s of CPU time; kept 0.193 overall, 0.003 for the translations that keep
-the background polarity and 0.953 for those that flip it; attributes shown 0.969 (colour 1.000, thick 0.969,
-inverted 1.000); reconstruction 0.050. On AVX-512 kernels the same seed gave 0.828 on the better side (0.171
-overall): the trajectory depends on the kernels' rounding. (With earlier code, before the gradient penalty took the official arithmetic
-for its norm, a last-bits change that alters the trajectory from the first iterations on (G differs by 7e-3 after 5
-iterations), seed 0 gave 0.756 overall, 0.944 / 0.003; the ganlit rows of the table above, the other seeds of the
-Class bullet and the seed and configuration findings below were measured with that code.)
+Measured (seed 0, digits judge v6, one thread and the suite's AVX2 kernels on the 2-core machine,
+``pytest -n 0 -s`` prints the line): 930 iterations in 129 s of CPU time; kept 0.193 overall, 0.003 for the
+translations that keep the background polarity and 0.953 for those that flip it; attributes shown 0.969 (colour
+1.000, thick 0.969, inverted 1.000); reconstruction 0.050. On AVX-512 kernels the same seed gave 0.828 on the better
+side (0.171 overall): the trajectory depends on the kernels' rounding. (With earlier code, before the gradient
+penalty took the official arithmetic for its norm, a last-bits change that alters the trajectory from the first
+iterations on (G differs by 7e-3 after 5 iterations), seed 0 gave 0.756 overall, 0.944 / 0.003; the ganlit rows of
+the table above, the other seeds of the Class bullet and the seed and configuration findings below were measured
+with that code.)
 
 Why the class is not kept everywhere. G's translations split by polarity: those that keep the background and
 those that flip it (the inversion set). One side translates the shape; the other settles, within the first few

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from test_hub import official_stargan_layout, reference_stargan
+from test_hub import reference_stargan
 from translate_util import official_input, read, rounded, run, write_images
 
 import test_networks_translation as ref
@@ -105,13 +105,6 @@ def test_official_cyclegan_sizing_by_name(tmp_path, capsys, resnet_weights, prep
 
 
 # --- official StarGAN ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stargan_weights(tmp_path) -> tuple[Path, dict]:
-    sd = ref.random_state_dict(official_stargan_layout(conv_dim=4, c_dim=3, repeat_num=1), seed=5)
-    torch.save(sd, tmp_path / "200000-G.ckpt")
-    return tmp_path / "200000-G.ckpt", sd
 
 
 CELEBA_BOX = (11, 21, 189, 199)  # torchvision CenterCrop(178) of a 200x220 image: left round(22/2), top round(42/2)
