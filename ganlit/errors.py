@@ -46,14 +46,13 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def _init_arg_names(class_path: str) -> list[str]:
-    """The ``__init__`` parameter names of ``class_path`` (empty when it cannot be imported)."""
-    import importlib
+    """The ``__init__`` parameter names of ``class_path`` (empty unless the parser already imported it: a hint
+    never imports anything)."""
     import inspect
 
     module, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except Exception:  # only a hint: an unimportable class has its own error
+    cls = getattr(sys.modules.get(module), name, None)
+    if not isinstance(cls, type):
         return []
     names: list[str] = []
     for klass in cls.__mro__:  # a subclass passing **kwargs up accepts its bases' arguments too

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from lightning.pytorch.utilities import rank_zero_warn
+
 
 VERSION = re.compile(r"^version_(\d+)$")
 LATEST = "latest"
@@ -104,16 +106,32 @@ def read_saved_run(path: Union[str, Path]) -> SavedRun:
 
 
 def find_last(root: Path, max_epochs: Optional[int], max_steps: int) -> SavedRun:
-    """The newest run under ``root`` whose ``last.ckpt`` is unfinished under these limits (``--ckpt_path last``)."""
-    saved = [read_saved_run(p / "checkpoints" / "last.ckpt") for p in reversed(versions(root))
-             if (p / "checkpoints" / "last.ckpt").is_file()]
-    if not saved:
-        raise ResumeError(f"--ckpt_path last: no run under {root} has a checkpoints/last.ckpt to resume;"
-                          " start a new run without --ckpt_path")
-    for run in saved:
+    """The newest run under ``root`` whose ``last.ckpt`` is unfinished under these limits (``--ckpt_path last``).
+
+    A damaged ``last.ckpt`` (a run killed while its disk filled, a file copied halfway) is skipped with a warning,
+    so one broken old run never blocks resuming the others.
+    """
+    from ganlit.checkpoint import CheckpointError
+
+    saved, damaged = [], []
+    for folder in reversed(versions(root)):
+        path = folder / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            continue
+        try:
+            run = read_saved_run(path)
+        except CheckpointError as err:
+            damaged.append(path)
+            rank_zero_warn(f"ganlit: --ckpt_path last skips {path}: {err}")
+            continue
         if not run.finished(max_epochs, max_steps):
             return run
-    raise RunFinished(finished_message(saved[0], max_epochs, max_steps))
+        saved.append(run)
+    if saved:
+        raise RunFinished(finished_message(saved[0], max_epochs, max_steps))
+    skipped = f" that can be read ({len(damaged)} damaged: {', '.join(map(str, damaged))})" if damaged else ""
+    raise ResumeError(f"--ckpt_path last: no run under {root} has a checkpoints/last.ckpt to resume{skipped};"
+                      " start a new run without --ckpt_path")
 
 
 def finished_message(run: SavedRun, max_epochs: Optional[int], max_steps: int) -> str:
@@ -124,14 +142,18 @@ def finished_message(run: SavedRun, max_epochs: Optional[int], max_steps: int) -
 
 
 def check_class(run: SavedRun, model_class_path: Optional[str]) -> None:
-    """Refuse a checkpoint of another model class than the config's."""
-    if run.class_path is None or model_class_path is None:
+    """Refuse a checkpoint naming anything but a ganlit model, or a model of another class than the config's."""
+    if run.class_path is None:
         return
-    from ganlit.cli import _import
+    from ganlit.checkpoint import model_class
+    from ganlit.utils.imports import import_object
 
+    saved = model_class(run.class_path, "ganlit_class", str(run.path))  # checked before anything is called
+    if model_class_path is None:
+        return
     try:
-        same = _import(run.class_path) is _import(model_class_path)
-    except (ImportError, AttributeError):
+        same = saved is import_object(model_class_path, "model.class_path")
+    except (ImportError, AttributeError, ValueError):
         same = run.class_path == model_class_path
     if not same:
         raise ResumeError(f"{run.path} is a checkpoint of {run.class_path}, but the config trains "
