@@ -55,18 +55,22 @@ class SaveConfigNoClobber(SaveConfigCallback):
                 logger.experiment.config.update(self.config.as_dict(), allow_val_change=True)
 
 
-def _import(class_path: str) -> Any:
-    module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
 def link_data_to_model(cfg: Any) -> dict[str, Any]:
     """Copy ``LINKED_ATTRIBUTES`` from the configured data module to the model's init args (in place)."""
     data_cfg, model_cfg = cfg.get("data"), cfg.get("model")
     if data_cfg is None or model_cfg is None or not hasattr(data_cfg, "class_path"):
         return {}
     data_args = data_cfg.init_args.as_dict() if data_cfg.get("init_args") is not None else {}
-    data = _import(data_cfg.class_path)(**data_args)  # data modules touch no files in __init__
+    from ganlit.data.base import GANDataModule
+    from ganlit.utils.imports import import_class
+
+    data_class = import_class(data_cfg.class_path, GANDataModule, "data.class_path")
+    try:
+        data = data_class(**data_args)  # data modules touch no files in __init__
+    except ValueError as err:
+        from ganlit.errors import ConfigError
+
+        raise ConfigError(f"{data_cfg.class_path}: {(str(err).strip().splitlines() or [''])[0]}") from None
     linked = {}
     for name in LINKED_ATTRIBUTES:
         if hasattr(data, name) and model_cfg.get("init_args") is not None and name in model_cfg.init_args:
@@ -98,11 +102,17 @@ class GanlitCLI(LightningCLI):
         from ganlit.data.base import GANDataModule
         from ganlit.models.base import GANModule
 
+        from ganlit.utils import yaml_bound
+
+        yaml_bound.install()
+        self._argv = list(sys.argv[1:] if args is None else args)
+        for i, arg in enumerate(self._argv[:-1]):  # name the file in the refusal of an alias bomb
+            if arg in ("--config", "-c") and Path(self._argv[i + 1]).is_file():
+                yaml_bound.check_expansion(Path(self._argv[i + 1]).read_text(errors="replace"), source=self._argv[i + 1])
         kwargs.setdefault("run", True)
         # A recipe without `seed_everything` is seeded with 0: Lightning's default (True) seeds 0 as well, with a
         # "No seed found" warning on every such fit; the run's config.yaml records the 0 either way.
         kwargs.setdefault("seed_everything_default", 0)
-        self._argv = list(sys.argv[1:] if args is None else args)
         super().__init__(
             GANModule if "model_class" not in kwargs else kwargs.pop("model_class"),
             GANDataModule if "datamodule_class" not in kwargs else kwargs.pop("datamodule_class"),
@@ -121,13 +131,41 @@ class GanlitCLI(LightningCLI):
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
 
     def _parse_ckpt_path(self) -> None:
-        # Before Lightning reads the model's hyperparameters from --ckpt_path: resolve `last`, refuse a checkpoint of
-        # another model class, and point the run at its folder.
-        if self.config.get("subcommand") == "fit":
+        # Before the model's hyperparameters are read from --ckpt_path: for fit, resolve `last`, refuse a checkpoint
+        # of another model class, lock the run and point it at its folder. Lightning's own reading of the file would
+        # let its `_class_path` (and any nested class_path) choose which code runs: here every class it names is
+        # checked to be a ganlit model (or a class outside the standard library) before the config takes it.
+        subcommand = self.config.get("subcommand")
+        if subcommand == "fit":
             from ganlit.run_config import place_run
 
-            place_run(self.config["fit"])
-        super()._parse_ckpt_path()
+            place_run(self.config["fit"], self._argv)
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        from ganlit.checkpoint import checked_hyper_parameters, model_class, read_checkpoint
+
+        ckpt = read_checkpoint(ckpt_path, mmap=True)
+        if ckpt.get("ganlit_class") is not None:
+            model_class(ckpt["ganlit_class"], "ganlit_class", ckpt_path)
+        raw = ckpt.get("hyper_parameters") if isinstance(ckpt.get("hyper_parameters"), dict) else {}
+        class_path = raw.get("_class_path")
+        if class_path is not None:
+            model_class(class_path, "hyper_parameters._class_path", ckpt_path)
+        hparams = checked_hyper_parameters(ckpt, ckpt_path)
+        if not hparams:
+            return
+        if class_path is not None:
+            hparams = {"class_path": class_path, "dict_kwargs": hparams}
+        from jsonargparse import ArgumentError
+
+        from ganlit.errors import ConfigError, describe_config_error
+
+        try:
+            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+        except ArgumentError as err:
+            raise ConfigError(f"{ckpt_path}: its hyper_parameters do not fit the config: "
+                              f"{describe_config_error(str(err), self._known_keys())}") from None
 
     def init_parser(self, **kwargs: Any) -> Any:
         # Parse errors are raised (and reported by main() in one line) instead of printing the usage text.
@@ -150,6 +188,27 @@ class GanlitCLI(LightningCLI):
         for sub in getattr(self, "_subcommand_parsers", {}).values():
             keys += [a.dest for a in sub._actions if getattr(a, "dest", None)]
         return list(dict.fromkeys(keys))
+
+    def instantiate_classes(self) -> None:
+        # A model or data module refusing its arguments (an image size its networks cannot take) raises ValueError in
+        # its __init__; jsonargparse buries that line under a page about Union subtypes: report that line alone.
+        from ganlit.errors import ConfigError, UsageError
+
+        try:
+            super().instantiate_classes()
+        except UsageError:
+            raise
+        except Exception as err:
+            root = err
+            while root.__cause__ is not None:
+                root = root.__cause__
+            if root is err or not isinstance(root, ValueError):
+                raise
+            import re
+
+            named = re.search(r"class_path='([\w.]+)'", str(err))
+            where = named.group(1) if named else type(root).__name__
+            raise ConfigError(f"{where}: {(str(root).strip().splitlines() or [''])[0]}") from None
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         from ganlit.quiet import tidy_wandb_loggers
@@ -239,15 +298,41 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0 if isinstance(err, RunFinished) else 2
     except SIGTERMException as stop:  # SIGINT/SIGTERM: last.ckpt saved, the code says which signal
         return int(stop.code or 143)
-    except UsageError as err:
+    except (UsageError, OSError) as err:
+        from ganlit.utils.atomic import DiskError, disk_error
+
+        if isinstance(err, OSError) and not isinstance(err, UsageError):
+            err = disk_error(err, err.filename or "a file")  # a full or read-only disk, else a bug: re-raised
+            if not isinstance(err, DiskError):
+                raise
         if debug():
             raise
         _discard_empty_wandb_run()
+        if isinstance(err, DiskError) and command == "fit":
+            err = DiskError(f"{err}{_resume_hint(argv)}")
         return report(command, err)
     finally:
+        from ganlit.runlock import release
+
+        release()
         os.environ.pop(RUN_DIR_ENV, None)
         _finish_wandb_run()
     return 0
+
+
+def _resume_hint(argv: list[str]) -> str:
+    """For a fit stopped by its disk: the checkpoint it can go on from once there is room again."""
+    run = os.environ.get(RUN_DIR_ENV)
+    last = Path(run) / "checkpoints" / "last.ckpt" if run else None
+    if last is None or not last.is_file():
+        return ("; nothing was saved yet: make room there (or choose another trainer.default_root_dir), then start "
+                "again")
+    import shlex
+
+    args = [a for i, a in enumerate(argv) if a != "--ckpt_path" and not a.startswith("--ckpt_path=")
+            and (i == 0 or argv[i - 1] != "--ckpt_path")]
+    return (f"; {last} is the last good checkpoint: make room, then resume with: "
+            f"{shlex.join(['ganlit', *args, '--ckpt_path', str(last)])}")
 
 
 def _quiet_known_warnings() -> None:
