@@ -57,10 +57,12 @@ def _read_recipe(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data section, Evaluation callback init_args) of a recipe."""
     import yaml
 
+    from ganlit.utils.yaml_bound import safe_load
+
     if not path.is_file():
         raise InputError(f"--config {path} does not exist")
     try:
-        recipe = yaml.safe_load(path.read_text()) or {}
+        recipe = safe_load(path.read_text(), source=f"--config {path}") or {}
     except yaml.YAMLError as err:
         raise InputError(f"--config {path} is not valid YAML: {err}") from None
     data = recipe.get("data")
@@ -76,11 +78,14 @@ def _build_data(class_path: str, init_args: dict[str, Any], model: torch.nn.Modu
     """Instantiate the data module through jsonargparse (typed, with clear errors)."""
     from jsonargparse import ArgumentParser
 
-    from ganlit.cli import _import
     from ganlit.data.base import GANDataModule
+    from ganlit.utils.imports import UntrustedClassError, import_class
 
     try:
-        cls = _import(class_path)
+        cls = import_class(class_path, GANDataModule, "data class", kind="a ganlit data module (a subclass of "
+                           "ganlit.data.GANDataModule)")
+    except UntrustedClassError as err:
+        raise InputError(f"{err} (expected e.g. ganlit.data.DigitsDataModule)") from None
     except (ImportError, AttributeError, ValueError):
         raise InputError(f"data class {class_path!r} cannot be imported (expected e.g. ganlit.data.DigitsDataModule)") from None
     from ganlit.facts import checkpoint_facts
@@ -134,6 +139,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ganlit.checkpoint import load_module
     from ganlit.metrics import build_features, describe_data, evaluate_model, format_report
 
+    if args.json is not None:
+        from ganlit.commands.output import refuse_overwriting_inputs
+
+        refuse_overwriting_inputs([args.json], [args.ckpt, *([args.config] if args.config else [])], "--json")
     data_cfg, recipe_eval = _read_recipe(args.config) if args.config else ({}, {})
     class_path = args.data or data_cfg.get("class_path")
     if not class_path:
@@ -158,8 +167,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report = {"checkpoint": str(args.ckpt), "model": type(model).__name__, "metrics": result.metrics,
               "protocol": result.protocol}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, default=str))
+        from ganlit.utils.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(report, indent=2, default=str))
         print(f"ganlit evaluate: wrote {args.json}")
     return report
 
