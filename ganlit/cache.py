@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def cache_root() -> Path:
     """``$GANLIT_CACHE`` or ``~/.cache/ganlit``."""
@@ -16,10 +14,7 @@ def cache_root() -> Path:
 
 
 def save_atomic(obj: Any, path: Path) -> Path:
-    """``torch.save`` to a file of this process, then renamed over ``path``: a concurrent reader sees the old file or
-    the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
+    """``torch.save`` through ``ganlit.utils.atomic``: a concurrent reader sees the old file or the new one."""
+    from ganlit.utils.atomic import save_torch
+
+    return save_torch(obj, path)

@@ -105,5 +105,7 @@ def save_png(image: torch.Tensor, path: Path) -> None:
     """A ``[C, H, W]`` image in [0, 1] as an 8-bit PNG: grayscale (mode L) for one channel, RGB for three."""
     from PIL import Image
 
+    from ganlit.commands.output import save_picture
+
     array = image.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
+    save_picture(Image.fromarray(array[..., 0] if array.shape[2] == 1 else array), path)

@@ -75,12 +75,16 @@ def load_image(path: Path, size: int | None) -> Tensor:
 
 def save_image(image: Tensor, path: Path) -> None:
     array = (image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.numpy()).save(path)
+    from ganlit.commands.output import save_picture
+
+    save_picture(Image.fromarray(array.numpy()), path)
 
 
 def _check_args(args: argparse.Namespace) -> str:
     """Validate everything that can be checked before the (slow) optimisation; return the device."""
+    from ganlit.commands.output import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs([args.output], [args.content, *args.style])
     if args.output.exists() and not args.overwrite:
         raise InputError(f"output file {str(args.output)!r} already exists; pass --overwrite to replace it")
     extension = args.output.suffix.lower()

@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ganlit.commands.output import save_picture
 from ganlit.commands.preprocess import PREPROCESS
 from ganlit.commands.translators import (
     InputError,
@@ -170,7 +171,7 @@ def translate_files(translator: Translator, files: list[Path], out_dir: Path, ba
                     picture = Image.fromarray(translator.to_uint8(image))
                     if translator.restore_size and picture.size != size:
                         picture = picture.resize(size, Image.BICUBIC)
-                    picture.save(out_dir / names[index])
+                    save_picture(picture, out_dir / names[index])
                     written += 1
             bar.update(len(indices) + len(failures))
     return written, skipped
@@ -184,8 +185,7 @@ def _error(message: str) -> int:
 @command("translate")
 def main(argv: Optional[list[str]] = None) -> int:
     """Run ``ganlit translate``; return the exit code."""
-    from ganlit.checkpoint import UnsafeCheckpointError
-    from ganlit.commands.output import OutputExistsError, prepare_output_dir
+    from ganlit.commands.output import prepare_output_dir, refuse_overwriting_inputs
 
     args = build_parser().parse_args(argv)
 
@@ -201,11 +201,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         files = input_files(args.input, warn)
         if not files:
             raise InputError(f"--input {args.input}: no image files (expected .png, .jpg, ...)")
+        if args.input.is_dir() and args.output.resolve() == args.input.resolve():
+            raise InputError(f"--output {args.output} is the --input folder: the translations would mix with (and "
+                             "could replace) the images being read; choose another folder")
+        refuse_overwriting_inputs([args.output / n for n in output_names(files)], files)
         if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
             prepare_output_dir(args.output, overwrite=False)  # raises before the (slow) model load
         translator = load_translator(args, device)
         out_dir = prepare_output_dir(args.output, args.overwrite)
-    except (InputError, FileNotFoundError, UnsafeCheckpointError, OutputExistsError, ValueError) as err:
+    except (UsageError, FileNotFoundError, ValueError) as err:  # CheckpointError, OutputExistsError, DiskError, ...
         return _error(str(err))
     except Exception as err:  # a file torch cannot parse at all: still one line, no traceback
         first_line = (str(err).splitlines() or [""])[0]
@@ -216,7 +220,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"ganlit translate: {translator.description}; {len(files)} image(s) -> {out_dir}", file=sys.stderr)
     try:
         written, skipped = translate_files(translator, files, out_dir, args.batch_size, device, args.num_workers, warn)
-    except (InputError, ValueError, TypeError) as err:  # e.g. a size the network cannot take, an unknown option
+    except (UsageError, ValueError, TypeError) as err:  # e.g. a full disk, a size the network cannot take, an unknown option
         return _error(str(err))
     print(f"ganlit translate: wrote {written} image(s) to {out_dir}" + (f"; skipped {skipped}" if skipped else ""))
     if written == 0:
