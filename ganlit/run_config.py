@@ -50,11 +50,28 @@ def _newest_checkpoint(run: Path) -> Optional[Path]:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def place_run(cfg: Any) -> Path:
+def _own(run: Path, command: Optional[list[str]]) -> None:
+    """Lock the run folder for this fit and clear what killed saves left in it."""
+    from ganlit.runlock import acquire
+    from ganlit.utils.atomic import remove_leftovers
+
+    previous = acquire(run, command)
+    if previous:
+        rank_zero_info(f"ganlit: {run} was left locked by pid {previous.get('pid')} on {previous.get('host')}, "
+                       "which no longer runs; this run takes it over")
+    removed = remove_leftovers(run, owned=True)
+    if removed:
+        rank_zero_info(f"ganlit: removed {len(removed)} partial file(s) left by interrupted saves: "
+                       + ", ".join(str(p.relative_to(run)) for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))
+
+
+def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
     """Choose this fit's run folder and rewrite ``cfg`` (a ``fit`` config, in place) to write everything there.
 
     ``--ckpt_path last`` (or a path inside a run folder) continues that run in its folder and W&B run; any other
-    fit gets a new ``version_<n>``. Raises ``ResumeError`` with one line when the checkpoint cannot be resumed.
+    fit gets a new ``version_<n>``. Raises ``ResumeError`` with one line when the checkpoint cannot be resumed,
+    ``RunInUseError`` when another process trains that run. Rank 0 holds the run's lock (``ganlit.runlock``) from
+    here until the command ends; ``command`` (the argv) is recorded in it.
     """
     trainer = cfg.trainer
     root = Path(trainer.get("default_root_dir") or "runs")
@@ -80,6 +97,7 @@ def place_run(cfg: Any) -> Path:
         if job:
             (run / SLURM_FILE).write_text(job + "\n")
     if _launch_rank() == 0 and not (inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0):
+        _own(run, command)
         os.environ[RUN_DIR_ENV] = str(run)
     if requeued is not None:
         newest = _newest_checkpoint(requeued)
