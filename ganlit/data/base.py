@@ -116,6 +116,10 @@ class GANDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        for name, value, least in (("batch_size", batch_size, 1), ("image_size", image_size, 1),
+                                   ("num_workers", num_workers, 0)):
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"data.init_args.{name}={value!r}: expected an integer >= {least}")
         self.root = Path(root).expanduser()
         self.batch_size = batch_size
         self.num_workers = num_workers

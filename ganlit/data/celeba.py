@@ -11,7 +11,7 @@ import torch
 
 from ganlit.data.base import GANDataModule
 from ganlit.data.download import RAFD_INSTRUCTIONS, download_dataset
-from ganlit.data.io import ImageDataset, dataset_not_found, list_images, read_image
+from ganlit.data.io import DataFormatError, ImageDataset, dataset_not_found, list_images, read_image
 from ganlit.data.transforms import center_crop_resize
 
 CELEBA_ATTRIBUTES = (
@@ -62,10 +62,10 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[str]]:
     while lines and not lines[-1]:
         lines.pop()
     if len(lines) < 2 or not lines[0].strip().isdigit():
-        raise ValueError(f"{path}: expected line 1 = image count and line 2 = attribute names")
+        raise DataFormatError(f"{path}: expected line 1 = image count and line 2 = attribute names")
     names, body = lines[1].split(), lines[2:]
     if int(lines[0]) != len(body):
-        raise ValueError(f"{path}: line 1 announces {int(lines[0])} images but {len(body)} lines follow")
+        raise DataFormatError(f"{path}: line 1 announces {int(lines[0])} images but {len(body)} lines follow")
     return names, body
 
 
@@ -73,7 +73,7 @@ def parse_attribute_line(line: str, num_names: int, path: Path, lineno: int) -> 
     """``"000001.jpg -1  1 ..."`` -> (filename, values); any run of spaces separates fields."""
     fields = line.split()
     if len(fields) != num_names + 1 or any(v not in ("1", "-1") for v in fields[1:]):
-        raise ValueError(
+        raise DataFormatError(
             f"{path}:{lineno}: expected a file name and {num_names} values of 1/-1, got {line[:80]!r}"
         )
     return fields[0], fields[1:]
@@ -189,13 +189,13 @@ class CelebADataModule(GANDataModule):
             if not fields:
                 continue
             if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
-                raise ValueError(f"{partition_file}:{lineno}: expected '<file> 0|1|2', got {line!r}")
+                raise DataFormatError(f"{partition_file}:{lineno}: expected '<file> 0|1|2', got {line!r}")
             partition[fields[0]] = fields[1]
         splits: dict[str, list[tuple[int, str]]] = {"train": [], "val": [], "test": []}
         for lineno, line in numbered:
             filename = line.split(maxsplit=1)[0]
             if filename not in partition:
-                raise ValueError(f"{partition_file}: no partition for {filename} (listed in {attr_file}:{lineno})")
+                raise DataFormatError(f"{partition_file}: no partition for {filename} (listed in {attr_file}:{lineno})")
             splits[("train", "val", "test")[int(partition[filename])]].append((lineno, line))
         return splits
 
@@ -208,7 +208,7 @@ class CelebADataModule(GANDataModule):
         check_attrs(self.attrs, names, str(attr_file))
         splits = self._splits(names, body, attr_file)
         if stage in (None, "fit") and not splits["train"]:
-            raise ValueError(
+            raise DataFormatError(
                 f"{attr_file}: the {self.split} split leaves no training image ({len(body)} listed"
                 + (f", the first {self.test_size} go to test; lower test_size)" if self.split == "stargan" else ")")
             )
@@ -283,7 +283,7 @@ class RaFDDataModule(GANDataModule):
         entries = []
         for expression in sorted(p for p in folder.iterdir() if p.is_dir()):
             if expression.name not in names:
-                raise ValueError(f"{expression}: expression not present in {self.root / 'train'} ({names})")
+                raise DataFormatError(f"{expression}: expression not present in {self.root / 'train'} ({names})")
             label = torch.zeros(len(names))
             label[names.index(expression.name)] = 1.0
             entries += [(path, label) for path in list_images(expression)]

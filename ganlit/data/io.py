@@ -41,6 +41,26 @@ class BadImageError(UsageError, OSError):
         super().__init__(f"cannot use image {self.path}: {reason}{hint}")
 
 
+def _from_worker(message: str) -> str:
+    """A DataLoader worker re-raises an error in the main process with the worker's traceback as its message:
+    keep the original message (the traceback's last line)."""
+    if "Original Traceback" not in message:
+        return message
+    last = message.strip().splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
+
+
+class DataFormatError(UsageError, ValueError):
+    """A dataset file or folder whose content is not what its format says (names the file, and the line)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_from_worker(str(message)))
+
+
+class NoReadableImageError(DataFormatError):
+    """``skip_bad_images`` skipped every image of a dataset: there is nothing to train on."""
+
+
 class DatasetNotFoundError(UsageError, FileNotFoundError):
     """The dataset is not on disk; the message shows the expected tree and how to get it."""
 
@@ -161,4 +181,6 @@ class ImageDataset(Dataset):
                     self.bad_files.append(str(error.path))
                     warnings.warn(f"skipping bad image {error.path}: {error.reason}", stacklevel=2)
                 index = (index + 1) % len(self)
-        raise RuntimeError(f"{type(self).__name__}: no readable image left (bad files: {self.bad_files})")
+        raise NoReadableImageError(f"{type(self).__name__}: no readable image left: every file tried was bad "
+                                       f"({', '.join(map(str, self.bad_files[:3]))}"
+                                       f"{' ...' if len(self.bad_files) > 3 else ''}); check the dataset folder")

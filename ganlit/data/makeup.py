@@ -11,7 +11,14 @@ import torch
 
 from ganlit.data.base import GANDataModule
 from ganlit.data.download import MT_INSTRUCTIONS, download_dataset
-from ganlit.data.io import BadImageError, ImageDataset, dataset_not_found, read_image, read_label_map
+from ganlit.data.io import (
+    BadImageError,
+    DataFormatError,
+    ImageDataset,
+    dataset_not_found,
+    read_image,
+    read_label_map,
+)
 from ganlit.data.transforms import resize, resize_crop_flip
 
 MT_TREE = """
@@ -76,7 +83,7 @@ def read_face_list(list_file: Path, root: Path, domain: str) -> list[Face]:
             raise FileNotFoundError(f"{seg}: segmentation label map missing (for {image}, listed in {list_file}:{lineno})")
         faces.append((image, seg))
     if not faces:
-        raise ValueError(f"{list_file}: lists no image")
+        raise DataFormatError(f"{list_file}: lists no image")
     return faces
 
 

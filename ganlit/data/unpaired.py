@@ -10,7 +10,7 @@ import numpy as np
 
 from ganlit.data.base import GANDataModule
 from ganlit.data.download import CYCLEGAN_SETS, PIX2PIX_SETS, download_dataset, known_name
-from ganlit.data.io import ImageDataset, dataset_not_found, list_images, read_image, split_pair
+from ganlit.data.io import DataFormatError, ImageDataset, dataset_not_found, list_images, read_image, split_pair
 from ganlit.data.paired import PAIRED_TREE
 from ganlit.data.transforms import resize, resize_crop_flip
 
@@ -156,7 +156,7 @@ class UnpairedImageDataModule(GANDataModule):
             return [(p, None) for p in self._images("trainA")], [(p, None) for p in self._images("trainB")]
         files = self._images("train")
         if len(files) < 2:
-            raise ValueError(f"{self.root / 'train'}: paired_split needs at least 2 A|B files, found {len(files)}")
+            raise DataFormatError(f"{self.root / 'train'}: paired_split needs at least 2 A|B files, found {len(files)}")
         half = len(files) // 2
         return [(p, "left") for p in files[:half]], [(p, "right") for p in files[half:]]
 

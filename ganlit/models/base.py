@@ -25,6 +25,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ganlit.errors import UsageError
 from ganlit.facts import training_facts
 from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
@@ -64,8 +65,9 @@ def fold_rank_into_rng(rank: int, seed: int) -> None:
     random.seed(seed)
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message names the loss, the iteration and the last checkpoint."""
+class NonFiniteLossError(UsageError, RuntimeError):
+    """A loss became NaN or infinite; the message (one line) names the loss, the iteration and the checkpoint to
+    resume from."""
 
 
 def parse_cadence(cadence: Optional[str], n_critic: int, order: str) -> list[str]:
@@ -337,8 +339,10 @@ class GANModule(L.LightningModule):
         last = self._last_checkpoint()
         raise NonFiniteLossError(
             f"{type(self).__name__}: the {phase} loss became {loss.item()} at iteration {it}"
-            f" (non-finite terms: {', '.join(bad) or 'the total'}). Last good checkpoint: {last or 'none saved yet'}."
-            " Lower the learning rate, enable grad_clip, or set on_nonfinite: skip to drop such steps."
+            f" (non-finite terms: {', '.join(bad) or 'the total'}). Lower the learning rate or enable grad_clip (or set"
+            " on_nonfinite: skip to drop such steps), then "
+            + (f"resume from the last good checkpoint: --ckpt_path {last}" if last else "start again: no checkpoint "
+               "was saved yet")
         )
 
     def _last_checkpoint(self) -> Optional[str]:
