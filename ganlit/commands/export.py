@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -223,7 +224,9 @@ def export_torchscript(item: Exportable, path: Path) -> dict[str, Any]:
     args = tuple(item.inputs.values())
     with torch.no_grad(), _export_notices_silenced():
         traced = torch.jit.trace(item.net, args, check_trace=False)
-        traced.save(str(path))
+        buffer = io.BytesIO()  # torch's own file writer aborts the process on a full disk; Python's raises
+        torch.jit.save(traced, buffer)
+        path.write_bytes(buffer.getvalue())
         loaded = torch.jit.load(str(path))
         diff = (_seeded(lambda: loaded(*args)) - _seeded(lambda: item.net(*args))).abs().max().item()
     return {"check": "torch.jit.load of the file vs the eager network on the example inputs (same seed)",
@@ -321,9 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from ganlit.checkpoint import load_module
+    from ganlit.commands.output import refuse_overwriting_inputs
 
     side = Path(f"{args.output}.json")
     try:
+        refuse_overwriting_inputs([args.output, side], [args.ckpt])
         existing = [str(p) for p in (args.output, side) if p.exists()]
         if existing and not args.overwrite:
             raise ExportError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
@@ -334,12 +339,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         if isinstance(err, UsageError):
             raise
         return report("export", err)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    if args.format == "torchscript":
-        check = export_torchscript(item, args.output)
-    else:
-        check = export_onnx(item, args.output, args.onnx_exporter, args.opset)
-    side.write_text(json.dumps(sidecar(item, model, args, check), indent=1) + "\n")
+    from ganlit.utils.atomic import atomic_path, atomic_write_text
+
+    # Written beside the target and renamed over it once whole: a failed export leaves the previous one intact.
+    with atomic_path(args.output) as tmp:
+        if args.format == "torchscript":
+            check = export_torchscript(item, tmp)
+        else:
+            check = export_onnx(item, tmp, args.onnx_exporter, args.opset)
+        atomic_write_text(side, json.dumps(sidecar(item, model, args, check), indent=1) + "\n")
     # per-image shapes; a 1-D input (class indices) has one value per image
     what = ", ".join(f"{n} {list(t.shape[1:])}" if t.dim() > 1 else f"{n} (one {t.dtype} per image)".replace("torch.", "")
                      for n, t in item.inputs.items())

@@ -9,15 +9,16 @@ naming the path; a kill leaves at most the temporary file, which :func:`remove_l
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterator, Optional, Union
 
 from ganlit.errors import UsageError
 
-__all__ = ["DiskError", "atomic_write", "atomic_write_bytes", "atomic_write_text", "disk_error", "remove_leftovers",
+__all__ = ["DiskError", "atomic_path", "atomic_write", "atomic_write_bytes", "atomic_write_text", "disk_error", "remove_leftovers",
            "save_torch", "TMP_PATTERN"]
 
 # The errors of the storage itself, as opposed to a bug: each gets a short reason the user can act on.
@@ -95,6 +96,25 @@ def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], Any], hint:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Union[str, Path], hint: str = "") -> Iterator[Path]:
+    """For writers that want a file name (exporters): yield a temporary path beside ``path``; when the block ends
+    without error it is flushed and renamed over ``path``, else removed, the target untouched."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise disk_error(err, path, hint) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def atomic_write_bytes(path: Union[str, Path], data: bytes, hint: str = "") -> Path:
