@@ -208,3 +208,237 @@ def test_refusals_through_the_real_command_and_a_users_own_paper_works(files, tm
                   env={"PYTHONPATH": python_path(files, HERE)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0_0.png", "1_0.png", "2_0.png"]
+
+
+# ----------------------------------------------------------------------------- data loss and one-line errors
+def mount_tmpfs(folder: Path, size: str, read_only: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'mount failed'}): the disk-full and "
+                    "read-only cases need one")
+    return folder
+
+
+@pytest.fixture
+def mounts(tmp_path):
+    """``mount(name, size)`` -> a small tmpfs in this test's folder, unmounted afterwards."""
+    made: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        made.append(mount_tmpfs(tmp_path / name, size))
+        return made[-1]
+
+    yield mount
+    for folder in reversed(made):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def read_only(folder: Path) -> Path:
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    return folder
+
+
+def fill(folder: Path) -> None:
+    """Take every free byte of ``folder``'s file system."""
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    for size in (4096, 512, 1):  # the buffer's tail: fill the last blocks too
+        try:
+            with open(folder / f"filler-{size}", "wb") as f:
+                while True:
+                    f.write(b"\0" * size)
+                    f.flush()
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def trees(files, tmp_path_factory):
+    """Real-format datasets (pix2pix A|B, CelebA with one short attribute line, an unpaired tree of broken files),
+    a tiny CycleGAN checkpoint, and a YAML alias bomb."""
+    from fixtures_data import write_celeba_tree, write_paired_tree
+
+    from ganlit.models import CycleGAN
+
+    root = tmp_path_factory.mktemp("trees")
+    write_paired_tree(root / "paired")
+    write_celeba_tree(root / "celeba")
+    attr = root / "celeba" / "list_attr_celeba.txt"
+    lines = attr.read_text().splitlines()
+    lines[3] = " ".join(lines[3].split()[:-3])  # image 2 lists 37 of the 40 values
+    attr.write_text("\n".join(lines) + "\n")
+    for domain in ("trainA", "trainB", "testA", "testB"):
+        (root / "broken" / domain).mkdir(parents=True)
+        for i in range(3):
+            (root / "broken" / domain / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    torch.manual_seed(0)
+    save_module(CycleGAN(ngf=4, ndf=4, n_blocks=1), root / "cyclegan.ckpt", {"image_size": 32, "channels": 3})
+    (root / "photos").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / "photos" / f"{i}.png")
+    bomb = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 9):
+        bomb.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 9) + "]")
+    (root / "bomb.yaml").write_text("\n".join(bomb) + "\ntrainer:\n  max_epochs: 1\n")
+    return root
+
+
+def tiny_cyclegan_fit(data: str, *extra: str) -> list[str]:
+    return ["fit", "--model", "ganlit.models.CycleGAN", "--model.init_args.ngf", "4", "--model.init_args.ndf", "4",
+            "--model.init_args.n_blocks", "1", "--data", "ganlit.data.UnpairedImageDataModule", "--data.init_args.root",
+            data, "--data.init_args.image_size", "32", "--data.init_args.batch_size", "1", "--trainer.logger", "false",
+            "--trainer.max_steps", "1", *extra]
+
+
+def copy_photos(trees: Path, to: Path) -> Path:
+    to.mkdir(parents=True, exist_ok=True)
+    for p in (trees / "photos").iterdir():
+        (to / p.name).write_bytes(p.read_bytes())
+    return to
+
+
+# Each row: (id, command, setup(tmp_path, files, trees, mount) -> argv, fragments of the one error line).
+ROWS = [
+    ("translate-onto-its-inputs", "translate",
+     lambda t, f, d, m: ["translate", "--model", str(d / "cyclegan.ckpt"), "--input", str(copy_photos(d, t / "x")),
+                         "--output", str(t / "x"), "--overwrite"], ["is the --input folder"]),
+    ("translate-over-an-input-file", "translate",
+     lambda t, f, d, m: ["translate", "--model", str(d / "cyclegan.ckpt"), "--input", str(copy_photos(d, t / "x") / "0.png"),
+                         "--output", str(t / "x"), "--overwrite"], ["would replace the input", "0.png"]),
+    ("export-over-its-checkpoint", "export",
+     lambda t, f, d, m: ["export", "--ckpt", str(f / "good.ckpt"), "--format", "torchscript", "--output",
+                         str(f / "good.ckpt"), "--overwrite"], ["would replace the input", "good.ckpt"]),
+    ("checkpoint-that-does-not-fit", "sample",
+     lambda t, f, d, m: ["sample", "--ckpt", str(f / "misfit.ckpt"), "--output", "out"],
+     ["misfit.ckpt: its weights do not fit the CGAN", "size mismatch for"]),
+    ("pix2pix-size-the-unet-cannot-take", "fit",
+     lambda t, f, d, m: ["fit", "--config", str(RECIPES / "pix2pix_facades.yaml"), "--data.init_args.root",
+                         str(d / "paired"), "--data.init_args.image_size", "100", "--trainer.logger", "false"],
+     ["ganlit.models.Pix2Pix: image_size=100 is not divisible by 2**num_downs=256"]),
+    ("stargan-32-px", "fit",
+     lambda t, f, d, m: ["fit", "--config", str(RECIPES / "stargan.yaml"), "--data.init_args.root", str(d / "celeba"),
+                         "--data.init_args.image_size", "32", "--trainer.logger", "false"],
+     ["StarGANDiscriminator: image_size=32 must be a multiple of 2**repeat_num=64"]),
+    ("negative-size", "fit", lambda t, f, d, m: ["fit", *QUICK, "--data.init_args.image_size", "-4"],
+     ["data.init_args.image_size=-4: expected an integer >= 1"]),
+    ("zero-batch-size", "fit", lambda t, f, d, m: ["fit", *QUICK, "--data.init_args.batch_size", "0"],
+     ["data.init_args.batch_size=0: expected an integer >= 1"]),
+    ("celeba-attribute-line-too-short", "fit",
+     lambda t, f, d, m: ["fit", "--config", str(RECIPES / "stargan.yaml"), "--data.init_args.root", str(d / "celeba"),
+                         "--data.init_args.split", "official", "--data.init_args.image_size", "64",
+                         "--trainer.logger", "false"], ["list_attr_celeba.txt:4: expected a file name and 40 values"]),
+    ("every-image-bad-under-workers", "fit",
+     lambda t, f, d, m: tiny_cyclegan_fit(str(d / "broken"), "--data.init_args.skip_bad_images", "true",
+                                          "--data.init_args.num_workers", "2"), ["no readable image left"]),
+    ("yaml-alias-bomb", "fit", lambda t, f, d, m: ["fit", "--config", str(d / "bomb.yaml")],
+     ["bomb.yaml: its YAML aliases expand to more than 1,000,000 values"]),
+    ("divergence", "fit",
+     lambda t, f, d, m: ["fit", *QUICK, "--model", "safety_papers.NaNCGAN", "--checkpoint.every_n_iterations", "1"],
+     ["NaNCGAN: the G loss became nan at iteration 3", "--ckpt_path", "checkpoints/last.ckpt"]),
+    ("fit-into-a-read-only-folder", "fit",
+     lambda t, f, d, m: ["fit", *QUICK, "--trainer.default_root_dir", str(read_only(m("ro", "1m")) / "runs")],
+     ["cannot write", "read-only"]),
+    ("sample-into-a-read-only-folder", "sample",
+     lambda t, f, d, m: ["sample", "--ckpt", str(f / "good.ckpt"), "--output", str(read_only(m("ro", "1m")) / "out")],
+     ["cannot write", "read-only"]),
+    ("export-into-a-read-only-folder", "export",
+     lambda t, f, d, m: ["export", "--ckpt", str(f / "good.ckpt"), "--format", "torchscript", "--output",
+                         str(read_only(m("ro", "1m")) / "g.pt")], ["cannot write", "g.pt", "read-only"]),
+]
+
+
+@pytest.mark.parametrize("command,setup,fragments", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_each_case_ends_in_one_line_and_changes_no_file(files, trees, mounts, tmp_path, command, setup, fragments):
+    argv = setup(tmp_path, files, trees, mounts)
+    before = tree_hashes(files, trees, tmp_path)
+    proc = ganlit(argv, tmp_path, env={"PYTHONPATH": python_path(files, HERE)})
+    assert_one_error(proc, command, *fragments)
+    after = tree_hashes(files, trees, tmp_path)
+    assert {k: after.get(k) for k in before} == before  # new files may appear (a run folder); none changed
+    assert not list(tmp_path.rglob("*.tmp-*")), list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_a_full_disk_stops_fit_in_one_line_with_the_checkpoint_to_resume_from(mounts, tmp_path):
+    disk = mounts("disk", "3500k")  # room for one CGAN checkpoint (2.3 MB), not for a second beside it
+    proc = ganlit(["fit", *QUICK, "--trainer.max_epochs", "3", "--trainer.default_root_dir", str(disk / "runs")],
+                  tmp_path)
+    last = disk / "runs" / "version_0" / "checkpoints" / "last.ckpt"
+    line = assert_one_error(proc, "fit", f"cannot write {last.resolve()}: no space left on the device",
+                            "is the last good checkpoint", "resume with: ganlit fit", f"--ckpt_path {last}")
+    assert torch.load(last, weights_only=True)["epoch"] == 0, line  # the first epoch's checkpoint, whole
+    assert not list(disk.rglob("*.tmp-*"))
+
+
+def test_a_full_disk_keeps_the_previous_export_and_leaves_no_empty_image(files, trees, mounts, tmp_path):
+    disk = mounts("disk", "3m")
+    assert ganlit(["export", "--ckpt", str(files / "good.ckpt"), "--format", "torchscript", "--output",
+                   str(disk / "g.pt")], tmp_path).returncode == 0
+    (disk / "out").mkdir()
+    fill(disk)
+    before = tree_hashes(disk)
+    proc = ganlit(["export", "--ckpt", str(files / "good.ckpt"), "--format", "torchscript", "--output",
+                   str(disk / "g.pt"), "--overwrite"], tmp_path)
+    assert_one_error(proc, "export", f"cannot write {disk / 'g.pt'}: no space left on the device")
+    assert tree_hashes(disk) == before and torch.jit.load(str(disk / "g.pt")) is not None
+    proc = ganlit(["translate", "--model", str(trees / "cyclegan.ckpt"), "--input", str(trees / "photos"), "--output",
+                   str(disk / "out")], tmp_path)
+    assert_one_error(proc, "translate", "cannot write", "no space left on the device")
+    assert list((disk / "out").iterdir()) == []  # no zero-byte or partial PNG
+    assert tree_hashes(disk) == before
+
+
+def test_one_run_folder_one_fit_a_killed_fit_leaves_nothing_behind(tmp_path):
+    root = tmp_path / "runs"
+    quick = [*QUICK, "--trainer.default_root_dir", str(root)]
+    assert ganlit(["fit", *quick, "--trainer.max_epochs", "1"], tmp_path).returncode == 0
+    lock = root / "version_0" / ".ganlit.lock"
+    env = {k: v for k, v in os.environ.items() if k != "GANLIT_DEBUG"}
+    env.update({"WANDB_MODE": "disabled"})
+    first = subprocess.Popen([sys.executable, "-m", "ganlit", "fit", *quick, "--trainer.max_epochs", "1000",
+                              "--trainer.limit_train_batches", "1000", "--ckpt_path", "last"], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (lock.is_file() and lock.read_text().strip()):
+            time.sleep(0.2)
+        holder = json.loads(lock.read_text())
+        assert holder["pid"] == first.pid
+        second = ganlit(["fit", *quick, "--trainer.max_epochs", "1000", "--ckpt_path", "last"], tmp_path)
+        assert_one_error(second, "fit", "version_0 is in use", f"pid {first.pid}", f"kill {first.pid}")
+        assert sorted(p.name for p in root.iterdir()) == ["latest", "version_0"]  # and it started no run of its own
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    dead = root / "version_0" / "checkpoints" / f"last.ckpt.tmp-{first.pid}"
+    dead.write_bytes(b"half a checkpoint")  # what a kill during a save leaves
+    from ganlit.runs import read_saved_run
+
+    done = read_saved_run(root / "version_0" / "checkpoints" / "last.ckpt").epochs_done
+    third = ganlit(["fit", *quick, "--trainer.max_epochs", str(done + 1), "--ckpt_path", "last"], tmp_path)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert f"left locked by pid {first.pid}" in third.stderr and "which no longer runs" in third.stderr
+    assert "removed 1 partial file(s) left by interrupted saves: checkpoints/last.ckpt.tmp-" in third.stderr
+    assert not dead.exists() and lock.read_text() == ""  # a finished fit leaves the lock empty
+
+
+def test_a_damaged_last_checkpoint_does_not_block_resuming_another_run(tmp_path):
+    root = tmp_path / "runs"
+    quick = [*QUICK, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "1"]
+    assert ganlit(["fit", *quick], tmp_path).returncode == 0
+    assert ganlit(["fit", *quick], tmp_path).returncode == 0
+    damaged = root / "version_1" / "checkpoints" / "last.ckpt"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    proc = ganlit(["fit", *QUICK, "--trainer.default_root_dir", str(root), "--trainer.max_epochs", "2",
+                   "--ckpt_path", "last"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"--ckpt_path last skips {damaged}: " in proc.stderr and "damaged checkpoint" in proc.stderr
+    assert "resuming " + str(root / "version_0" / "checkpoints" / "last.ckpt") in proc.stderr
+    assert torch.load(root / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
