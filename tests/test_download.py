@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
 import tarfile
 import threading
 import zipfile
@@ -14,6 +15,7 @@ import pytest
 from fixtures_data import write_paired_tree, write_unpaired_tree
 
 from ganlit.commands.download import main
+from ganlit.data.extract import ArchiveError
 from ganlit.data.download import (
     BASE_URL_ENV,
     DATASETS,
@@ -135,7 +137,7 @@ def test_interrupted_download_leaves_no_target_and_resumes(tmp_path, server):
         download_dataset("facades", root, base_url=server.url)
     assert not root.exists()
     part = root.parent / ".facades.facades.tar.gz.part"
-    assert leftovers(root.parent, "") == [part.name]
+    assert leftovers(root.parent, "") == [part.name, part.name + ".url"]  # the bytes and the URL they came from
     size = part.stat().st_size
     assert 0 < size < len(server.files["/mirror/facades.tar.gz"])
 
@@ -178,7 +180,7 @@ def test_md5_is_checked(tmp_path, server):
 def test_corrupt_archive_leaves_nothing(tmp_path, server):
     server.files["/mirror/facades.tar.gz"] = b"this is not a tar archive" * 10
     root = tmp_path / "facades"
-    with pytest.raises(DownloadError, match="corrupt archive"):
+    with pytest.raises(ArchiveError, match="corrupt archive"):
         download_dataset("facades", root, base_url=server.url)
     assert leftovers(tmp_path, "source") == []
 
@@ -189,7 +191,7 @@ def test_zip_member_outside_the_target_is_refused(tmp_path, server):
         zf.writestr("horse2zebra/trainA/a.jpg", b"x")
         zf.writestr("../escaped.txt", b"x")
     server.files["/mirror/horse2zebra.zip"] = buffer.getvalue()
-    with pytest.raises(DownloadError, match="outside the target"):
+    with pytest.raises(ArchiveError, match="outside the target"):
         download_dataset("horse2zebra", tmp_path / "data" / "horse2zebra", base_url=server.url)
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "data" / "horse2zebra").exists()
 
@@ -233,3 +235,92 @@ def test_command_line(tmp_path, server, capsys):
     assert info.value.code == 2 and "cyclegan/facades" in capsys.readouterr().err
     assert main(["--list"]) == 0
     assert "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz" in capsys.readouterr().out
+
+
+def test_sha256_is_checked_and_printed_where_none_is_pinned(tmp_path, server, capsys):
+    body = server.files["/mirror/facades.tar.gz"]
+    root = tmp_path / "facades"
+    with pytest.raises(DownloadError, match="sha256 .* != expected 0000"):
+        download_dataset("facades", root, base_url=server.url, sha256="0" * 64)
+    assert not root.exists() and leftovers(tmp_path, "source") == []  # the rejected archive is gone
+    download_dataset("facades", root, base_url=server.url)
+    assert f"sha256 {hashlib.sha256(body).hexdigest()} (no checksum is published" in capsys.readouterr().err
+    download_dataset("facades", tmp_path / "again", base_url=server.url, sha256=hashlib.sha256(body).hexdigest())
+    assert (tmp_path / "again" / "train" / "1.jpg").is_file()
+
+
+def test_a_rejected_archive_is_fetched_afresh_from_another_mirror(tmp_path, server):
+    good = server.files["/mirror/facades.tar.gz"]
+    server.files["/mirror/facades.tar.gz"] = b"not an archive" * 20
+    root = tmp_path / "data" / "facades"
+    with pytest.raises(ArchiveError, match="corrupt archive"):
+        download_dataset("facades", root, base_url=server.url)
+    assert leftovers(root.parent, "") == []
+    with Server() as other:
+        other.files["/mirror/facades.tar.gz"] = good
+        download_dataset("facades", root, base_url=other.url)
+        assert other.requests == [("/mirror/facades.tar.gz", None)]  # fetched whole from the new mirror
+    assert sorted(p.name for p in (root / "val").iterdir()) == ["1.jpg", "2.jpg"]
+
+
+def test_a_partial_file_from_another_server_is_not_resumed(tmp_path, server):
+    root = tmp_path / "data" / "facades"
+    server.cut.add("/mirror/facades.tar.gz")
+    with pytest.raises(DownloadError, match="rerun"):
+        download_dataset("facades", root, base_url=server.url)
+    with Server() as other:
+        other.files["/mirror/facades.tar.gz"] = server.files["/mirror/facades.tar.gz"]
+        download_dataset("facades", root, base_url=other.url)
+        assert other.requests == [("/mirror/facades.tar.gz", None)]  # no Range: its bytes are not appended
+    assert (root / "train" / "1.jpg").is_file() and leftovers(root.parent, "facades") == []
+
+
+def bomb(megabytes: int) -> bytes:
+    """A tar.gz of one file of zeros: a few kB that expand to ``megabytes`` MB."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("facades/train/zeros.bin")
+        info.size = megabytes * 1_000_000
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    return buffer.getvalue()
+
+
+def test_an_archive_expanding_past_the_limit_is_refused_in_one_line(tmp_path, server, capsys):
+    server.files["/mirror/facades.tar.gz"] = payload = bomb(30)
+    assert len(payload) < 100_000
+    root = tmp_path / "data" / "facades"
+    assert main(["facades", "--root", str(root), "--base-url", server.url, "--max-extract-gb", "0.01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("ganlit download: error: ") and "expands to 0.03 GB, more than the limit of 0.01 GB" in err
+    assert leftovers(root.parent, "") == []  # no tree, no staging folder, no cached archive
+    assert main(["facades", "--root", str(root), "--base-url", server.url, "--max-extract-gb", "1"]) == 0
+    assert (root / "train" / "zeros.bin").stat().st_size == 30_000_000
+
+
+def test_an_archive_larger_than_the_free_space_is_refused_before_writing(tmp_path, server, capsys):
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("this machine does not let the tests mount a 2 MB tmpfs")
+    try:
+        server.files["/mirror/facades.tar.gz"] = bomb(64)
+        root = small / "facades"
+        assert main(["facades", "--root", str(root), "--base-url", server.url]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f"ganlit download: error: cannot extract {small}/.facades.facades.tar.gz into {root}:")
+        assert "expands to 64.0 MB and 2.0 MB are free there; free space and rerun" in err
+        # Nothing was extracted; the archive (whole and not rejected) is kept for the rerun.
+        assert sorted(p.name for p in small.iterdir()) == [".facades.facades.tar.gz", ".facades.facades.tar.gz.url"]
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_redirect_from_https_to_http_is_refused():
+    import urllib.request
+
+    from ganlit.data.download import _NoDowngrade
+
+    request = urllib.request.Request("https://example.org/celeba.zip")
+    with pytest.raises(DownloadError, match="redirected to http://example.org/celeba.zip, a plain http address"):
+        _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "http://example.org/celeba.zip")
+    assert _NoDowngrade().redirect_request(request, None, 302, "Found", {}, "https://cdn.example.org/c.zip")

@@ -442,3 +442,18 @@ def test_a_damaged_last_checkpoint_does_not_block_resuming_another_run(tmp_path)
     assert f"--ckpt_path last skips {damaged}: " in proc.stderr and "damaged checkpoint" in proc.stderr
     assert "resuming " + str(root / "version_0" / "checkpoints" / "last.ckpt") in proc.stderr
     assert torch.load(root / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_a_download_that_cannot_fit_the_disk_stops_before_writing(mounts, tmp_path):
+    from test_download import Server, bomb
+
+    disk = mounts("disk", "2m")
+    with Server() as server:
+        server.files["/mirror/facades.tar.gz"] = bomb(64)  # ~60 kB that expand to 64 MB
+        proc = ganlit(["download", "facades", "--root", str(disk / "facades"), "--base-url", server.url], tmp_path)
+        assert_one_error(proc, "download", f"cannot extract {disk}/.facades.facades.tar.gz into {disk / 'facades'}",
+                         "expands to 64.0 MB and 2.0 MB are free there")
+        proc = ganlit(["download", "facades", "--root", str(disk / "facades"), "--base-url", server.url,
+                       "--max-extract-gb", "0.01"], tmp_path)
+        assert_one_error(proc, "download", "expands to 0.06 GB, more than the limit of 0.01 GB", "--max-extract-gb")
+    assert list(disk.iterdir()) == []  # the refused archive is removed: a rerun fetches afresh

@@ -7,6 +7,7 @@ import sys
 from typing import Optional
 
 from ganlit.errors import UsageError, command
+from ganlit.data.extract import DEFAULT_MAX_EXTRACT_GB
 from ganlit.data.download import (
     ALIASES,
     BASE_URL_ENV,
@@ -30,15 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", help="folder the dataset is extracted to, e.g. data/facades")
     parser.add_argument("--force", action="store_true", help="replace ROOT when it already holds files")
     parser.add_argument("--base-url", default=None, help="fetch the same file names from this URL instead")
+    parser.add_argument("--sha256", default=None, help="the archive's expected sha256 (checked before extraction)")
+    parser.add_argument("--md5", default=None, help="the archive's expected md5, where the publisher gives one")
+    parser.add_argument("--max-extract-gb", type=float, default=DEFAULT_MAX_EXTRACT_GB,
+                        help="refuse an archive that expands to more than this (default %(default)g GB)")
     parser.add_argument("--list", action="store_true", help="list the known datasets and their sources")
     return parser
 
 
+def _where(name: str) -> str:
+    source = DATASETS[name]
+    if source.url is None:
+        return "torchvision (its own md5s)" if name == "mnist" else f"manual download (see: ganlit download {name})"
+    if source.sha256 or source.md5:
+        return f"{source.url} ({'sha256 ' + source.sha256 if source.sha256 else 'md5 ' + str(source.md5)})"
+    return f"{source.url} (no published checksum: --sha256)"
+
+
 def _list() -> None:
     for name in sorted(DATASETS):
-        source = DATASETS[name]
-        where = source.url or ("torchvision" if name == "mnist" else "manual download (see: ganlit download " + name + ")")
-        print(f"{name:24s} {where}\n{'':24s} -> {source.layout}")
+        print(f"{name:24s} {_where(name)}\n{'':24s} -> {DATASETS[name].layout}")
     print("aliases: " + ", ".join(f"{alias} -> {name}" for alias, name in sorted(ALIASES.items())))
 
 
@@ -63,7 +75,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if source.url is not None:
         print(f"downloading {name} from {source_url(name, args.base_url)}")
     try:
-        root = download_dataset(name, args.root, base_url=args.base_url, force=args.force)
+        root = download_dataset(name, args.root, base_url=args.base_url, force=args.force, md5=args.md5,
+                                sha256=args.sha256, max_extract_gb=args.max_extract_gb)
     except FileExistsError as error:
         raise UsageError(str(error)) from None
     print(f"{name} is in {root} ({source.layout})")

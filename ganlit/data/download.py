@@ -9,10 +9,12 @@ set) and ``rafd`` cannot be fetched by a script: asking for them raises ``Manual
 with instructions.
 
 ``download_dataset`` writes ``<root>`` in one step: the archive is fetched into ``.<root>.<file>.part``
-beside the target (resumed with an HTTP Range request when the file is already partly there), checked
-(length, md5 when known), extracted into a temporary folder beside the target and only then renamed to
-``root``. An interruption leaves at most the ``.part`` file, never a half-extracted tree; an existing
-non-empty target is never overwritten unless ``force=True``.
+beside the target (resumed with an HTTP Range request when the file is already partly there and came from the
+same URL), checked (length; sha256 or md5 where one is pinned or given), its expanded size checked against a
+limit and the free space, extracted into a temporary folder beside the target and only then renamed to
+``root``. An interruption leaves at most the ``.part`` file, never a half-extracted tree; a rejected archive
+is removed; an existing non-empty target is never overwritten unless ``force=True``. Redirects from https to
+plain http are refused.
 Set ``GANLIT_DOWNLOAD_BASE_URL`` (or pass ``base_url``) to fetch the same file names from a mirror.
 """
 
@@ -21,21 +23,24 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tarfile
+import sys
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
 from tqdm.auto import tqdm
 
+from ganlit.data.extract import DEFAULT_MAX_EXTRACT_GB, ArchiveError, extract
 from ganlit.errors import UsageError
+from ganlit.utils.atomic import disk_error
 
 BASE_URL_ENV = "GANLIT_DOWNLOAD_BASE_URL"
+# The official scripts fetch these over plain http (the files moved here from people.eecs.berkeley.edu, whose https
+# certificate expired); pass --sha256 to check what arrives.
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{}.tar.gz"
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{}.zip"
 CHUNK = 1 << 16
@@ -64,7 +69,10 @@ class DatasetSource:
 
     url: Optional[str]
     layout: str
-    md5: Optional[str] = None  # None where no official checksum is published
+    # None where the publisher gives no checksum: none of the efrosgans or Dropbox files has one (the official
+    # scripts check nothing), so ganlit prints the sha256 it received and --sha256 checks it next time.
+    md5: Optional[str] = None
+    sha256: Optional[str] = None
     instructions: Optional[str] = None  # for datasets that no script may fetch
 
 
@@ -136,12 +144,15 @@ def download_dataset(
     force: bool = False,
     md5: Optional[str] = None,
     keep_archive: bool = False,
+    sha256: Optional[str] = None,
+    max_extract_gb: float = DEFAULT_MAX_EXTRACT_GB,
 ) -> Path:
     """Fetch dataset ``name`` and extract it so that ``root`` is the dataset folder; return ``root``.
 
-    ``md5`` overrides the table's checksum. Raises ``FileExistsError`` when ``root`` is a non-empty
-    folder (unless ``force``), ``ManualDownloadRequired`` for datasets no script may fetch and
-    ``DownloadError`` for transfer or checksum failures.
+    ``sha256`` / ``md5`` override the table's checksums. Raises ``FileExistsError`` when ``root`` is a non-empty
+    folder (unless ``force``), ``ManualDownloadRequired`` for datasets no script may fetch, ``DownloadError``
+    for transfer or checksum failures, ``ArchiveError`` for an archive that cannot be extracted as it is and
+    ``DiskError`` when it does not fit the disk. A rejected archive is removed, so a rerun fetches afresh.
     """
     key = resolve_name(name)
     source = DATASETS[key]
@@ -159,27 +170,77 @@ def download_dataset(
     filename = Path(urllib.parse.urlparse(url).path).name
     root.parent.mkdir(parents=True, exist_ok=True)
     archive = root.parent / f".{root.name}.{filename}"
-    if not archive.exists():
-        part = archive.with_name(archive.name + ".part")
-        try:
-            _fetch(url, part, desc=f"{key} ({filename})")
-        except DownloadError as error:
-            raise DownloadError(
-                f"{error}\nWithout network access, place the files by hand: fetch {url} elsewhere, copy it to "
-                f"{archive} and rerun (or extract it yourself so that {root} holds {source.layout})."
-            ) from None
-        _check_md5(part, md5 or source.md5, url)
-        os.replace(part, archive)
-    else:
-        _check_md5(archive, md5 or source.md5, url)
-    _extract_into(archive, root, force)
+    expected = {"sha256": sha256 or source.sha256, "md5": md5 or source.md5}
+    try:
+        if not archive.exists() or _origin(archive) != url:  # a file kept from another server is not reused
+            _remove(archive)
+            _fetch_to(url, archive, key, filename, root, source.layout)
+        digests = _check_digests(archive, expected, url)
+        if not any(expected.values()):
+            print(f"{filename}: sha256 {digests['sha256']} (no checksum is published for it; pass --sha256 "
+                  f"with this value to check a later download)", file=sys.stderr)
+        _extract_into(archive, root, force, max_extract_gb)
+    except (DownloadError, ArchiveError):
+        _remove(archive)  # rejected: a rerun fetches it afresh (from whichever --base-url it names)
+        raise
     if not keep_archive:
-        archive.unlink()
+        _remove(archive)
     return root
+
+
+def _fetch_to(url: str, archive: Path, key: str, filename: str, root: Path, layout: str) -> None:
+    part = archive.with_name(archive.name + ".part")
+    if part.exists() and _origin(part) != url:  # never append one server's bytes to another's
+        _remove(part)
+    try:
+        _record_origin(part, url)
+        _fetch(url, part, desc=f"{key} ({filename})")
+    except DownloadError as error:
+        raise DownloadError(
+            f"{error}\nWithout network access, place the files by hand: fetch {url} elsewhere and extract it so "
+            f"that {root} holds {layout}."
+        ) from None
+    except OSError as error:
+        raise disk_error(error, part, hint="free space and rerun to resume") from None
+    os.replace(part, archive)
+    os.replace(_origin_file(part), _origin_file(archive))
+
+
+def _origin_file(path: Path) -> Path:
+    return path.with_name(path.name + ".url")
+
+
+def _origin(path: Path) -> Optional[str]:
+    try:
+        return _origin_file(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _record_origin(path: Path, url: str) -> None:
+    if _origin(path) != url:
+        _origin_file(path).write_text(url + "\n")
+
+
+def _remove(path: Path) -> None:
+    for p in (path, _origin_file(path)):
+        p.unlink(missing_ok=True)
 
 
 def _non_empty(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except from https to plain http (that would drop the transport's integrity)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's signature
+        if req.full_url.startswith("https:") and not newurl.startswith("https:"):
+            raise DownloadError(f"{req.full_url}: the server redirected to {newurl}, a plain http address; refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_NoDowngrade)
 
 
 def _fetch(url: str, part: Path, desc: str) -> None:
@@ -189,14 +250,14 @@ def _fetch(url: str, part: Path, desc: str) -> None:
     if start:
         headers["Range"] = f"bytes={start}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+        response = _OPENER.open(urllib.request.Request(url, headers=headers), timeout=60)
     except urllib.error.HTTPError as error:
         if error.code == 416 and start:  # our partial file is unusable for this server: start over
             part.unlink()
             return _fetch(url, part, desc)
         raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
     except (urllib.error.URLError, OSError) as error:
-        raise DownloadError(f"{url}: {error}") from error
+        raise DownloadError(f"{url}: {getattr(error, 'reason', error)}") from error
     with response:
         resumed = start > 0 and response.status == 206
         if not resumed:
@@ -207,13 +268,16 @@ def _fetch(url: str, part: Path, desc: str) -> None:
         with open(part, "ab" if resumed else "wb") as out, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc
         ) as bar:
-            try:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except (OSError, ValueError) as error:
-                raise DownloadError(f"{url}: transfer broke after {received} bytes ({error}); rerun to resume") from error
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except (OSError, ValueError) as error:
+                    raise DownloadError(f"{url}: transfer broke after {received} bytes ({error}); rerun to resume") from error
+                if not chunk:
+                    break
+                out.write(chunk)  # an OSError here is the disk's, reported by the caller
+                received += len(chunk)
+                bar.update(len(chunk))
     if total is not None and received != total:
         raise DownloadError(
             f"{url}: connection closed after {received} of {total} bytes; rerun the same command to resume "
@@ -221,27 +285,29 @@ def _fetch(url: str, part: Path, desc: str) -> None:
         )
 
 
-def _check_md5(path: Path, expected: Optional[str], url: str) -> None:
-    if expected is None:
-        return
-    digest = hashlib.md5()
+def _check_digests(path: Path, expected: dict[str, Optional[str]], url: str) -> dict[str, str]:
+    """The sha256 and md5 of ``path``; a mismatch with an expected one raises (the caller removes the file)."""
+    digests = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected.lower():
-        path.unlink()
-        raise DownloadError(f"{url}: md5 {digest.hexdigest()} != expected {expected}; the file was removed")
+            for digest in digests.values():
+                digest.update(block)
+    found = {name: digest.hexdigest() for name, digest in digests.items()}
+    for name, want in expected.items():
+        if want is not None and found[name] != want.lower():
+            raise DownloadError(f"{url}: {name} {found[name]} != expected {want}; the file was removed")
+    return found
 
 
-def _extract_into(archive: Path, root: Path, force: bool) -> None:
+def _extract_into(archive: Path, root: Path, force: bool, max_extract_gb: float) -> None:
     """Extract beside ``root``, strip a single top-level folder, then rename into place."""
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.extract-", dir=root.parent))
     try:
-        _extract(archive, staging)
+        extract(archive, staging, max_extract_gb, target=root)
         entries = [p for p in staging.iterdir() if p.name != "__MACOSX"]
         content = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
         if not entries:
-            raise DownloadError(f"{archive}: the archive is empty")
+            raise ArchiveError(f"{archive}: the archive is empty")
         if content is staging:  # keep the rename target distinct from the staging folder we delete below
             content = staging / ".content"
             content.mkdir()
@@ -261,35 +327,6 @@ def _extract_into(archive: Path, root: Path, force: bool) -> None:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _extract(archive: Path, destination: Path) -> None:
-    name = archive.name.lower()
-    try:
-        if name.endswith((".tar.gz", ".tgz", ".tar")):
-            with tarfile.open(archive) as tar:
-                if hasattr(tarfile, "data_filter"):
-                    tar.extractall(destination, filter="data")  # refuses absolute paths, .. and devices
-                else:  # pragma: no cover - Python < 3.10.12
-                    for member in tar.getmembers():
-                        _inside(destination, member.name, archive)
-                    tar.extractall(destination)
-        elif name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.namelist():
-                    _inside(destination, member, archive)
-                zf.extractall(destination)
-        else:
-            raise DownloadError(f"{archive}: unknown archive type")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
-        archive.unlink()
-        raise DownloadError(f"{archive}: corrupt archive ({error}); it was removed, rerun to fetch it again") from error
-
-
-def _inside(destination: Path, member: str, archive: Path) -> None:
-    target = (destination / member).resolve()
-    if not target.is_relative_to(destination.resolve()):
-        raise DownloadError(f"{archive}: member {member!r} would be written outside the target")
 
 
 def _download_mnist(root: Path, base_url: Optional[str]) -> Path:
