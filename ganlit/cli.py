@@ -15,6 +15,7 @@ from typing import Any, Optional
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
+from ganlit.ddp import find_unused_parameters
 from ganlit.run_config import RUN_DIR_ENV, created_run
 
 # Subcommands beyond LightningCLI's, each a module in ganlit.commands with ``main(argv) -> int``.
@@ -232,6 +233,7 @@ class GanlitCLI(LightningCLI):
         if linked:
             rank_zero_info("ganlit: from the data module -> model: "
                            + ", ".join(f"{k}={v}" for k, v in linked.items()))
+        find_unused_parameters(cfg.get("trainer"))
         logger = cfg.get("trainer", {}).get("logger")
         loggers = logger if isinstance(logger, list) else [logger]
         if any("Wandb" in str(getattr(lg, "class_path", "")) for lg in loggers if lg is not None):
