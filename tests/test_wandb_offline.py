@@ -4,8 +4,10 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -96,9 +98,16 @@ def test_offline_run_folder_holds_metrics_grids_config_and_protocol(tmp_path, mo
     assert protocol["features"].startswith("digits judge") and protocol["real_split"] == "test"
     assert protocol["real_count"] == 20 and protocol["fake_count"] == 20 and "no EMA" in protocol["generator"]
     # Sample grids: in the W&B media folder and as PNGs in the run folder.
-    assert any("samples/filenames" in row for row in history)
-    assert list((run / "files/media/images").glob("samples_*.png"))
+    grids = [row for row in history if "samples/filenames" in row]
+    assert grids and list((run / "files/media/images").glob("samples_*.png"))
     assert list((tmp_path / "runs/quickstart/latest/samples").glob("iter_*.png"))
+    for row in grids:  # the pixels W&B got are exactly the PNG's of the same iteration, and not a blank image
+        (logged,) = row["samples/filenames"]
+        sent = np.asarray(Image.open(run / "files" / logged))
+        saved = np.asarray(Image.open(tmp_path / f"runs/quickstart/latest/samples/iter_{row['trainer/global_step']:07d}.png"))
+        assert sent.dtype == saved.dtype == np.uint8 and sent.shape == saved.shape
+        assert np.array_equal(sent, saved)
+        assert sent.min() != sent.max()
     # Checkpoints: the best by digits FID and the last.
     assert len(list((tmp_path / "runs/quickstart/latest/checkpoints").glob("best-digits-fid-epoch*.ckpt"))) == 1
     assert (tmp_path / "runs/quickstart/latest/checkpoints/last.ckpt").exists()
