@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shlex
 import signal
 import sys
@@ -20,11 +21,18 @@ import torchvision.utils as vutils
 from PIL import Image
 from torch import Tensor
 
+from ganlit.run_config import RUN_DIR_ENV
 from ganlit.utils.atomic import atomic_write_bytes
 
 
 def run_dir(trainer: L.Trainer) -> Path:
-    """The folder of this run: the logger's run folder when it has one, else ``default_root_dir``."""
+    """The folder of this run: the one ``ganlit fit`` chose for it, else the logger's run folder when it has one,
+    else ``default_root_dir``."""
+    placed = os.environ.get(RUN_DIR_ENV)
+    if placed and Path(placed) == Path(trainer.default_root_dir):
+        # ganlit.run_config.place_run pointed this trainer at its run folder; a logger may write elsewhere
+        # (W&B under $WANDB_DIR), but samples and the config stay in the run folder.
+        return Path(placed)
     logger = trainer.logger
     for attr in ("log_dir", "save_dir"):
         value = getattr(logger, attr, None) if logger is not None else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -33,26 +34,50 @@ LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr
 
 
 class SaveConfigNoClobber(SaveConfigCallback):
-    """Saves the resolved config next to the run; never aborts and never overwrites: a second run writes config.1.yaml.
+    """Saves the resolved config in the run folder; never aborts and never overwrites: a second run writes
+    config.1.yaml.
 
-    With a W&B logger the resolved config also goes to the W&B run.
+    With a W&B logger the resolved config also goes to the W&B run, with the ganlit version and source commit.
     """
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        if not self.already_saved and self.save_to_log_dir and trainer.log_dir is not None:
-            base = Path(trainer.log_dir)
+        if self.already_saved:
+            return
+        if self.save_to_log_dir:
+            from ganlit.callbacks import run_dir
+
+            # The run folder, not trainer.log_dir: that is W&B's save_dir, which may be $WANDB_DIR.
+            base = Path(trainer.strategy.broadcast(str(run_dir(trainer))))
             stem, suffix = Path(self.config_filename).stem, Path(self.config_filename).suffix or ".yaml"
             name, n = f"{stem}{suffix}", 0
             while (base / name).exists():
                 n += 1
                 name = f"{stem}.{n}{suffix}"
             self.config_filename = trainer.strategy.broadcast(name)
-        super().setup(trainer, pl_module, stage)
+            if trainer.is_global_zero:
+                base.mkdir(parents=True, exist_ok=True)
+                self.parser.save(self.config, str(base / self.config_filename), overwrite=self.overwrite,
+                                 multifile=self.multifile, **_keep_none())
+        if trainer.is_global_zero:
+            self.save_config(trainer, pl_module, stage)
+            self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
+        from ganlit.utils.source import source_version
+
         for logger in trainer.loggers:
             if type(logger).__name__ == "WandbLogger":
-                logger.experiment.config.update(self.config.as_dict(), allow_val_change=True)
+                config = {**self.config.as_dict(), "ganlit": source_version()}
+                logger.experiment.config.update(config, allow_val_change=True)
+
+
+def _keep_none() -> dict[str, bool]:
+    """The argument that keeps None values in a saved config (jsonargparse 4.49 renamed ``skip_none``)."""
+    import jsonargparse
+
+    major, minor = (int(x) for x in re.findall(r"\d+", jsonargparse.__version__)[:2])
+    return {"skip_unset": False} if (major, minor) >= (4, 49) else {"skip_none": False}
 
 
 def link_data_to_model(cfg: Any) -> dict[str, Any]:
@@ -204,8 +229,6 @@ class GanlitCLI(LightningCLI):
                 root = root.__cause__
             if root is err or not isinstance(root, ValueError):
                 raise
-            import re
-
             named = re.search(r"class_path='([\w.]+)'", str(err))
             where = named.group(1) if named else type(root).__name__
             raise ConfigError(f"{where}: {(str(root).strip().splitlines() or [''])[0]}") from None

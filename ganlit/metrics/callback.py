@@ -69,6 +69,7 @@ class Evaluation(L.Callback):
         self.features: Optional[FeatureNet] = None
         self.last: Optional[EvalResult] = None
         self._logged_protocol: Optional[dict[str, Any]] = None
+        self._summarised: set[str] = set()  # the keys already given their W&B summary
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or self.features is not None:
@@ -116,6 +117,7 @@ class Evaluation(L.Callback):
                                 num_samples=self.num_samples, num_real=self.num_real, device=pl_module.device,
                                 dist=Dist.from_trainer(trainer), **self.options)
         self.last = result
+        self._define_summaries(trainer, result.metrics)
         for key, value in result.metrics.items():
             pl_module.log(f"val/{key}", value, on_step=on_step, on_epoch=not on_step,
                           sync_dist=trainer.world_size > 1, prog_bar=key == f"{self.features.prefix}fid")
@@ -124,6 +126,22 @@ class Evaluation(L.Callback):
         rank_zero_info(f"ganlit.metrics: epoch {trainer.current_epoch} iteration "
                        f"{int(getattr(pl_module, 'iteration', trainer.global_step))}: {shown}")
         return result
+
+    def _define_summaries(self, trainer: L.Trainer, keys: Any) -> None:
+        """In W&B, let the run summary of each FID/KID (IS) key hold its lowest (highest) value, not its last one."""
+        if not trainer.is_global_zero or self.features is None:
+            return
+        new = [k for k in keys if k not in self._summarised]
+        self._summarised.update(new)
+        for logger in trainer.loggers:
+            if type(logger).__name__ != "WandbLogger":
+                continue
+            for key in new:
+                goal = metric_goal(key, self.features.prefix)
+                if goal is not None:
+                    # A definition of its own replaces Lightning's glob `*` for this key: restate its x-axis.
+                    logger.experiment.define_metric(f"val/{key}", summary=goal, step_metric="trainer/global_step",
+                                                    step_sync=True)
 
     def _log_protocol(self, trainer: L.Trainer, protocol: dict[str, Any]) -> None:
         if protocol == self._logged_protocol:
@@ -134,3 +152,13 @@ class Evaluation(L.Callback):
             return
         for logger in trainer.loggers:
             logger.log_hyperparams({"eval_protocol": protocol})  # W&B: run config; TensorBoard/CSV: hparams
+
+
+def metric_goal(key: str, prefix: str = "") -> Optional[str]:
+    """``"min"`` for a FID or KID mean key (``digits_fid``, ``fid_AtoB``, ``kid_mean``), ``"max"`` for an IS mean, else
+    None (the spreads, ``*_std``, have no better direction)."""
+    name = key[len(prefix):] if prefix and key.startswith(prefix) else key
+    for base, goal in (("fid", "min"), ("kid_mean", "min"), ("is_mean", "max")):
+        if name == base or name.startswith(base + "_"):
+            return goal
+    return None
