@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
 from ganlit.run_config import RUN_DIR_ENV
@@ -31,6 +31,16 @@ EXTRA_COMMANDS = {
 # Facts a data module knows and a model needs: copied from the data module to the model's argument of the
 # same name whenever the model takes it, so a recipe states each fact once.
 LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr_names", "single_label")
+
+
+class GanlitArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser; a logger that requires a folder gets one before the config is checked."""
+
+    def validate(self, cfg: Any, *args: Any, **kwargs: Any) -> None:
+        from ganlit.run_config import fill_logger_dirs
+
+        fill_logger_dirs(cfg)  # in place: the parse returns this cfg
+        super().validate(cfg, *args, **kwargs)
 
 
 class SaveConfigNoClobber(SaveConfigCallback):
@@ -135,6 +145,7 @@ class GanlitCLI(LightningCLI):
             if arg in ("--config", "-c") and Path(self._argv[i + 1]).is_file():
                 yaml_bound.check_expansion(Path(self._argv[i + 1]).read_text(errors="replace"), source=self._argv[i + 1])
         kwargs.setdefault("run", True)
+        kwargs.setdefault("parser_class", GanlitArgumentParser)
         # A recipe without `seed_everything` is seeded with 0: Lightning's default (True) seeds 0 as well, with a
         # "No seed found" warning on every such fit; the run's config.yaml records the 0 either way.
         kwargs.setdefault("seed_everything_default", 0)
@@ -227,9 +238,10 @@ class GanlitCLI(LightningCLI):
             root = err
             while root.__cause__ is not None:
                 root = root.__cause__
-            if root is err or not isinstance(root, ValueError):
+            # ModuleNotFoundError: a logger whose package is missing (TensorBoardLogger without tensorboard).
+            if root is err or not isinstance(root, (ValueError, ModuleNotFoundError)):
                 raise
-            named = re.search(r"class_path='([\w.]+)'", str(err))
+            named = re.search(r"class_path=? ?'([\w.]+)'", str(err))
             where = named.group(1) if named else type(root).__name__
             raise ConfigError(f"{where}: {(str(root).strip().splitlines() or [''])[0]}") from None
 

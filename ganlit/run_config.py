@@ -76,6 +76,43 @@ def _wandb_save_dir(args: Any, run: Path) -> str:
     return os.environ.get("WANDB_DIR") or str(run)
 
 
+# The folder arguments that loggers take without a default (TensorBoardLogger, CSVLogger: save_dir; Fabric's: root_dir).
+LOGGER_DIR_ARGS = ("save_dir", "root_dir")
+
+
+def fill_logger_dirs(cfg: Any) -> None:
+    """Give every configured logger whose class requires a folder and has none the trainer's ``default_root_dir``
+    (in place), so ``--trainer.logger lightning.pytorch.loggers.CSVLogger`` needs no other argument.
+
+    Called on the parsed config before the parser checks it (``ganlit.cli.GanlitArgumentParser``); for ``fit``,
+    :func:`place_run` then points the folder at the run folder.
+    """
+    import inspect
+
+    from jsonargparse import Namespace
+
+    from ganlit.errors import UsageError
+    from ganlit.utils.imports import import_object
+
+    sections = [cfg, *(cfg.get(name) for name in ("fit", "validate", "test", "predict"))]
+    for trainer in (s.get("trainer") for s in sections if isinstance(s, Namespace)):
+        if not isinstance(trainer, Namespace):
+            continue
+        for logger in _as_list(trainer.get("logger")):
+            if not isinstance(logger, Namespace) or not isinstance(logger.get("class_path"), str):
+                continue
+            try:
+                params = inspect.signature(import_object(logger.class_path, "trainer.logger.class_path")).parameters
+            except (UsageError, TypeError, ValueError):
+                continue  # not a class ganlit can inspect: the parser reports it
+            if logger.get("init_args") is None:
+                logger.init_args = Namespace()
+            for name in LOGGER_DIR_ARGS:
+                if name in params and params[name].default is inspect.Parameter.empty \
+                        and logger.init_args.get(name) is None:
+                    logger.init_args[name] = str(trainer.get("default_root_dir") or ".")
+
+
 def _check_loggers(trainer: Any) -> None:
     """Refuse, in one line and before a run folder is made, a logger configuration Lightning would refuse in a page."""
     for logger in _as_list(trainer.get("logger")):
