@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import shlex
 import signal
 import sys
@@ -11,14 +13,26 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 import torchvision.utils as vutils
+from PIL import Image
 from torch import Tensor
+
+from ganlit.run_config import RUN_DIR_ENV
+from ganlit.utils.atomic import atomic_write_bytes
 
 
 def run_dir(trainer: L.Trainer) -> Path:
-    """The folder of this run: the logger's run folder when it has one, else ``default_root_dir``."""
+    """The folder of this run: the one ``ganlit fit`` chose for it, else the logger's run folder when it has one,
+    else ``default_root_dir``."""
+    placed = os.environ.get(RUN_DIR_ENV)
+    if placed and Path(placed) == Path(trainer.default_root_dir):
+        # ganlit.run_config.place_run pointed this trainer at its run folder; a logger may write elsewhere
+        # (W&B under $WANDB_DIR), but samples and the config stay in the run folder.
+        return Path(placed)
     logger = trainer.logger
     for attr in ("log_dir", "save_dir"):
         value = getattr(logger, attr, None) if logger is not None else None
@@ -27,21 +41,34 @@ def run_dir(trainer: L.Trainer) -> Path:
     return Path(trainer.default_root_dir)
 
 
+def grid_pixels(images: Tensor, nrow: int) -> np.ndarray:
+    """``images`` (in [0, 1]) as one grid of ``uint8`` pixels, ``[H, W, 3]``: exactly what the PNG holds.
+
+    The rounding is torchvision's ``save_image`` (``x * 255 + 0.5``, clamped, truncated), so the PNG in the run folder
+    and the image every logger gets are the same pixels. Loggers must get these bytes, not the float grid: W&B casts a
+    float array in [0, 1] straight to ``uint8`` (0 or 1), which is a black image.
+    """
+    grid = vutils.make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
+    return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+
+
 def save_and_log_grid(trainer: L.Trainer, images: Tensor, nrow: int, path: Path, step: int,
                       key: str = "samples") -> Path:
-    """Save ``images`` (in [0, 1]) as one PNG grid at ``path`` and send it to every logger that takes images."""
-    grid = vutils.make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    vutils.save_image(grid, path)
+    """Save ``images`` (in [0, 1]) as one PNG grid at ``path`` and send the same pixels to every logger that takes
+    images (W&B: ``log_image``; TensorBoard: ``add_image``, HWC)."""
+    pixels = grid_pixels(images, nrow)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    atomic_write_bytes(path, png.getvalue())  # a kill or a full disk never leaves half a PNG
     for logger in trainer.loggers:
         log_image = getattr(logger, "log_image", None)  # WandbLogger
         if callable(log_image):
-            log_image(key=key, images=[grid], step=step)
+            log_image(key=key, images=[pixels], step=step)
             continue
         experiment = getattr(logger, "experiment", None)
         add_image = getattr(experiment, "add_image", None)  # TensorBoard
         if callable(add_image):
-            add_image(key, grid, global_step=step)
+            add_image(key, pixels, global_step=step, dataformats="HWC")
     return path
 
 

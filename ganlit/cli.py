@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
 from ganlit.ddp import find_unused_parameters
@@ -34,27 +35,61 @@ EXTRA_COMMANDS = {
 LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr_names", "single_label")
 
 
-class SaveConfigNoClobber(SaveConfigCallback):
-    """Saves the resolved config next to the run; never aborts and never overwrites: a second run writes config.1.yaml.
+class GanlitArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser; a logger that requires a folder gets one before the config is checked."""
 
-    With a W&B logger the resolved config also goes to the W&B run.
+    def validate(self, cfg: Any, *args: Any, **kwargs: Any) -> None:
+        from ganlit.run_config import fill_logger_dirs
+
+        fill_logger_dirs(cfg)  # in place: the parse returns this cfg
+        super().validate(cfg, *args, **kwargs)
+
+
+class SaveConfigNoClobber(SaveConfigCallback):
+    """Saves the resolved config in the run folder; never aborts and never overwrites: a second run writes
+    config.1.yaml.
+
+    With a W&B logger the resolved config also goes to the W&B run, with the ganlit version and source commit.
     """
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        if not self.already_saved and self.save_to_log_dir and trainer.log_dir is not None:
-            base = Path(trainer.log_dir)
+        if self.already_saved:
+            return
+        if self.save_to_log_dir:
+            from ganlit.callbacks import run_dir
+
+            # The run folder, not trainer.log_dir: that is W&B's save_dir, which may be $WANDB_DIR.
+            base = Path(trainer.strategy.broadcast(str(run_dir(trainer))))
             stem, suffix = Path(self.config_filename).stem, Path(self.config_filename).suffix or ".yaml"
             name, n = f"{stem}{suffix}", 0
             while (base / name).exists():
                 n += 1
                 name = f"{stem}.{n}{suffix}"
             self.config_filename = trainer.strategy.broadcast(name)
-        super().setup(trainer, pl_module, stage)
+            if trainer.is_global_zero:
+                base.mkdir(parents=True, exist_ok=True)
+                self.parser.save(self.config, str(base / self.config_filename), overwrite=self.overwrite,
+                                 multifile=self.multifile, **_keep_none())
+        if trainer.is_global_zero:
+            self.save_config(trainer, pl_module, stage)
+            self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
+        from ganlit.utils.source import source_version
+
         for logger in trainer.loggers:
             if type(logger).__name__ == "WandbLogger":
-                logger.experiment.config.update(self.config.as_dict(), allow_val_change=True)
+                config = {**self.config.as_dict(), "ganlit": source_version()}
+                logger.experiment.config.update(config, allow_val_change=True)
+
+
+def _keep_none() -> dict[str, bool]:
+    """The argument that keeps None values in a saved config (jsonargparse 4.49 renamed ``skip_none``)."""
+    import jsonargparse
+
+    major, minor = (int(x) for x in re.findall(r"\d+", jsonargparse.__version__)[:2])
+    return {"skip_unset": False} if (major, minor) >= (4, 49) else {"skip_none": False}
 
 
 def link_data_to_model(cfg: Any) -> dict[str, Any]:
@@ -112,6 +147,7 @@ class GanlitCLI(LightningCLI):
             if arg in ("--config", "-c") and Path(self._argv[i + 1]).is_file():
                 yaml_bound.check_expansion(Path(self._argv[i + 1]).read_text(errors="replace"), source=self._argv[i + 1])
         kwargs.setdefault("run", True)
+        kwargs.setdefault("parser_class", GanlitArgumentParser)
         # A recipe without `seed_everything` is seeded with 0: Lightning's default (True) seeds 0 as well, with a
         # "No seed found" warning on every such fit; the run's config.yaml records the 0 either way.
         kwargs.setdefault("seed_everything_default", 0)
@@ -204,11 +240,10 @@ class GanlitCLI(LightningCLI):
             root = err
             while root.__cause__ is not None:
                 root = root.__cause__
-            if root is err or not isinstance(root, ValueError):
+            # ModuleNotFoundError: a logger whose package is missing (TensorBoardLogger without tensorboard).
+            if root is err or not isinstance(root, (ValueError, ModuleNotFoundError)):
                 raise
-            import re
-
-            named = re.search(r"class_path='([\w.]+)'", str(err))
+            named = re.search(r"class_path=? ?'([\w.]+)'", str(err))
             where = named.group(1) if named else type(root).__name__
             raise ConfigError(f"{where}: {(str(root).strip().splitlines() or [''])[0]}") from None
 

@@ -79,6 +79,67 @@ def _own(run: Path, command: Optional[list[str]]) -> None:
                        + ", ".join(str(p.relative_to(run)) for p in removed[:3]) + (" ..." if len(removed) > 3 else ""))
 
 
+def _wandb_save_dir(args: Any, run: Path) -> str:
+    """Where a WandbLogger writes its ``wandb/`` folder: an explicit ``save_dir`` (or ``dir``), else ``$WANDB_DIR``,
+    else the run folder (W&B's own default would be the current folder)."""
+    save_dir, wandb_dir = args.get("save_dir"), args.get("dir")
+    if save_dir not in (None, "."):  # "." is the logger's default: nobody chose it
+        return str(save_dir)
+    if wandb_dir:  # Lightning's WandbLogger ignores `dir` whenever `save_dir` is set, and it always is
+        return str(wandb_dir)
+    return os.environ.get("WANDB_DIR") or str(run)
+
+
+# The folder arguments that loggers take without a default (TensorBoardLogger, CSVLogger: save_dir; Fabric's: root_dir).
+LOGGER_DIR_ARGS = ("save_dir", "root_dir")
+
+
+def fill_logger_dirs(cfg: Any) -> None:
+    """Give every configured logger whose class requires a folder and has none the trainer's ``default_root_dir``
+    (in place), so ``--trainer.logger lightning.pytorch.loggers.CSVLogger`` needs no other argument.
+
+    Called on the parsed config before the parser checks it (``ganlit.cli.GanlitArgumentParser``); for ``fit``,
+    :func:`place_run` then points the folder at the run folder.
+    """
+    import inspect
+
+    from jsonargparse import Namespace
+
+    from ganlit.errors import UsageError
+    from ganlit.utils.imports import import_object
+
+    sections = [cfg, *(cfg.get(name) for name in ("fit", "validate", "test", "predict"))]
+    for trainer in (s.get("trainer") for s in sections if isinstance(s, Namespace)):
+        if not isinstance(trainer, Namespace):
+            continue
+        for logger in _as_list(trainer.get("logger")):
+            if not isinstance(logger, Namespace) or not isinstance(logger.get("class_path"), str):
+                continue
+            try:
+                params = inspect.signature(import_object(logger.class_path, "trainer.logger.class_path")).parameters
+            except (UsageError, TypeError, ValueError):
+                continue  # not a class ganlit can inspect: the parser reports it
+            if logger.get("init_args") is None:
+                logger.init_args = Namespace()
+            for name in LOGGER_DIR_ARGS:
+                if name in params and params[name].default is inspect.Parameter.empty \
+                        and logger.init_args.get(name) is None:
+                    logger.init_args[name] = str(trainer.get("default_root_dir") or ".")
+
+
+def _check_loggers(trainer: Any) -> None:
+    """Refuse, in one line and before a run folder is made, a logger configuration Lightning would refuse in a page."""
+    for logger in _as_list(trainer.get("logger")):
+        args = logger.get("init_args") if hasattr(logger, "get") else None
+        if args is not None and str(logger.get("class_path", "")).endswith("WandbLogger") and args.get("offline") \
+                and args.get("log_model"):
+            from ganlit.errors import ConfigError
+
+            raise ConfigError("trainer.logger.init_args.offline=true refuses log_model (the recipes log checkpoints): "
+                              "add --trainer.logger.init_args.log_model false, or use WANDB_MODE=offline instead, which "
+                              "keeps them for `wandb sync`")
+
+
 def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
     """Choose this fit's run folder and rewrite ``cfg`` (a ``fit`` config, in place) to write everything there.
 
@@ -88,6 +149,7 @@ def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
     here until the command ends; ``command`` (the argv) is recorded in it.
     """
     trainer = cfg.trainer
+    _check_loggers(trainer)
     root = Path(trainer.get("default_root_dir") or "runs")
     target = resume_target(cfg.get("ckpt_path"), root, trainer.get("max_epochs"), trainer.get("max_steps", -1))
     if target is not None:
@@ -130,9 +192,11 @@ def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
         args = logger.get("init_args") if hasattr(logger, "get") else None
         if args is None:
             continue
-        if "save_dir" in args:
-            args.save_dir = str(run)
         name = str(logger.get("class_path", ""))
+        if name.endswith("WandbLogger"):
+            args.save_dir = _wandb_save_dir(args, run)
+        elif "save_dir" in args:
+            args.save_dir = str(run)
         if name.endswith(("TensorBoardLogger", "CSVLogger")):
             args.name, args.version = "", ""  # their log_dir is then the run folder itself
         if name.endswith("WandbLogger") and target is not None and target.wandb_id:

@@ -11,6 +11,8 @@ from torch.utils.data import Dataset
 
 from ganlit.metrics.evaluation import Dist, EvalResult, describe_data, evaluate_model
 from ganlit.metrics.features import FeatureNet, build_features
+from ganlit.metrics.loggers import (define_wandb_summaries, hold_tensorboard_hparams, is_tensorboard,
+                                    write_tensorboard_hparams)
 from ganlit.weights import MissingWeightsError
 
 
@@ -69,6 +71,7 @@ class Evaluation(L.Callback):
         self.features: Optional[FeatureNet] = None
         self.last: Optional[EvalResult] = None
         self._logged_protocol: Optional[dict[str, Any]] = None
+        self._summarised: set[str] = set()  # the keys already given their W&B summary
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or self.features is not None:
@@ -82,6 +85,10 @@ class Evaluation(L.Callback):
             if self.on_missing_weights == "raise":
                 raise
             rank_zero_warn(f"ganlit.metrics: EVALUATION DISABLED, no FID/KID/IS will be logged. {err}")
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.features is not None:
+            hold_tensorboard_hparams(trainer.loggers)  # the protocol goes into TensorBoard's one HParams summary
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
@@ -116,21 +123,28 @@ class Evaluation(L.Callback):
                                 num_samples=self.num_samples, num_real=self.num_real, device=pl_module.device,
                                 dist=Dist.from_trainer(trainer), **self.options)
         self.last = result
+        if trainer.is_global_zero:
+            new = [k for k in result.metrics if k not in self._summarised]
+            self._summarised.update(new)
+            define_wandb_summaries(trainer.loggers, new, self.features.prefix)
         for key, value in result.metrics.items():
             pl_module.log(f"val/{key}", value, on_step=on_step, on_epoch=not on_step,
                           sync_dist=trainer.world_size > 1, prog_bar=key == f"{self.features.prefix}fid")
-        self._log_protocol(trainer, result.protocol)
+        self._log_protocol(trainer, result.protocol, list(result.metrics))
         shown = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if not k.endswith("_std"))
         rank_zero_info(f"ganlit.metrics: epoch {trainer.current_epoch} iteration "
                        f"{int(getattr(pl_module, 'iteration', trainer.global_step))}: {shown}")
         return result
 
-    def _log_protocol(self, trainer: L.Trainer, protocol: dict[str, Any]) -> None:
+    def _log_protocol(self, trainer: L.Trainer, protocol: dict[str, Any], keys: list[str]) -> None:
         if protocol == self._logged_protocol:
             return
+        first = self._logged_protocol is None
         self._logged_protocol = dict(protocol)
         rank_zero_info("ganlit.metrics: protocol\n" + "\n".join(f"  {k:<12} {v}" for k, v in protocol.items()))
         if not trainer.is_global_zero:
             return
         for logger in trainer.loggers:
-            logger.log_hyperparams({"eval_protocol": protocol})  # W&B: run config; TensorBoard/CSV: hparams
+            logger.log_hyperparams({"eval_protocol": protocol})  # W&B: run config; TensorBoard/CSV: hparams.yaml
+            if first and is_tensorboard(logger):  # TensorBoard shows the first HParams summary only
+                write_tensorboard_hparams(logger, [f"val/{k}" for k in keys])
