@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -17,7 +16,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.utilities import rank_zero_info
 
 from ganlit.ddp import find_unused_parameters
-from ganlit.run_config import RUN_DIR_ENV, created_run
+from ganlit.quiet import discard_empty_wandb_run
+from ganlit.run_config import RUN_DIR_ENV, created_run, discard_created_run, resume_hint
+from ganlit.wandb_run import ensure_wandb_mode, finish_wandb_run
 
 # Subcommands beyond LightningCLI's, each a module in ganlit.commands with ``main(argv) -> int``.
 EXTRA_COMMANDS = {
@@ -115,21 +116,6 @@ def link_data_to_model(cfg: Any) -> dict[str, Any]:
             model_cfg.init_args[name] = value
             linked[name] = value
     return linked
-
-
-def ensure_wandb_mode() -> None:
-    """With no W&B login, log offline (``wandb sync`` later) instead of failing or prompting."""
-    if os.environ.get("WANDB_MODE") or os.environ.get("WANDB_API_KEY"):
-        return
-    try:
-        import netrc
-
-        logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError, OSError):
-        logged_in = False
-    if not logged_in:
-        os.environ["WANDB_MODE"] = "offline"
-        rank_zero_info("ganlit: no W&B login found; logging offline (run `wandb sync <run dir>` later to upload).")
 
 
 class GanlitCLI(LightningCLI):
@@ -355,70 +341,22 @@ def main(argv: Optional[list[str]] = None) -> int:
                 raise
         if debug():
             raise
-        _discard_empty_wandb_run()
+        discard_empty_wandb_run()
         if isinstance(err, DiskError) and command == "fit":
-            err = DiskError(f"{err}{_resume_hint(argv)}")
+            err = DiskError(f"{err}{resume_hint(argv)}")
         return report(command, err)
     finally:
         from ganlit.runlock import release
 
         release()
         os.environ.pop(RUN_DIR_ENV, None)
-        _finish_wandb_run()
+        finish_wandb_run()
         if not finished:
-            _discard_unused_run()
+            discard_created_run()
     return 0
-
-
-def _resume_hint(argv: list[str]) -> str:
-    """For a fit stopped by its disk: the checkpoint it can go on from once there is room again."""
-    run = os.environ.get(RUN_DIR_ENV)
-    last = Path(run) / "checkpoints" / "last.ckpt" if run else None
-    if last is None or not last.is_file():
-        return ("; nothing was saved yet: make room there (or choose another trainer.default_root_dir), then start "
-                "again")
-    import shlex
-
-    args = [a for i, a in enumerate(argv) if a != "--ckpt_path" and not a.startswith("--ckpt_path=")
-            and (i == 0 or argv[i - 1] != "--ckpt_path")]
-    return (f"; {last} is the last good checkpoint: make room, then resume with: "
-            f"{shlex.join(['ganlit', *args, '--ckpt_path', str(last)])}")
 
 
 def _quiet_known_warnings() -> None:
     from ganlit.quiet import quiet_known_warnings
 
     quiet_known_warnings()
-
-
-def _discard_empty_wandb_run() -> None:
-    """A command that failed before logging anything leaves no empty W&B run folder behind."""
-    from ganlit.quiet import discard_empty_wandb_run
-
-    discard_empty_wandb_run()
-
-
-def _discard_unused_run() -> None:
-    """A fit that failed before saving or logging anything leaves no run folder behind."""
-    from ganlit.runs import discard_unused_run
-
-    created = created_run()
-    if created is not None and discard_unused_run(created[0]) and created[1] is not None:
-        first_new = created[1]
-        if first_new.is_dir() and not any(p.is_file() or p.is_symlink() for p in first_new.rglob("*")):
-            shutil.rmtree(first_new, ignore_errors=True)  # the empty folders this fit made for its root
-
-
-def _finish_wandb_run() -> None:
-    """Close the W&B run this command opened, so a second command in the same process starts its own run.
-
-    Lightning's WandbLogger reuses ``wandb.run`` when one is still open, which would log a second fit (a notebook,
-    a sweep script) into the first one's run.
-    """
-    wandb = sys.modules.get("wandb")
-    if wandb is None:
-        return
-    if getattr(wandb, "run", None) is not None:
-        wandb.finish()
-    # wandb caches its settings (WANDB_MODE included) process-wide; the next command reads them afresh.
-    wandb.teardown()

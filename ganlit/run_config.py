@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -213,3 +214,29 @@ def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
     if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
         cfg.checkpoint.dirpath = checkpoints
     return run
+
+
+def resume_hint(argv: list[str]) -> str:
+    """For a fit stopped by its disk: the checkpoint it can go on from once there is room again."""
+    run = os.environ.get(RUN_DIR_ENV)
+    last = Path(run) / "checkpoints" / "last.ckpt" if run else None
+    if last is None or not last.is_file():
+        return ("; nothing was saved yet: make room there (or choose another trainer.default_root_dir), then start "
+                "again")
+    import shlex
+
+    args = [a for i, a in enumerate(argv) if a != "--ckpt_path" and not a.startswith("--ckpt_path=")
+            and (i == 0 or argv[i - 1] != "--ckpt_path")]
+    return (f"; {last} is the last good checkpoint: make room, then resume with: "
+            f"{shlex.join(['ganlit', *args, '--ckpt_path', str(last)])}")
+
+
+def discard_created_run() -> None:
+    """A fit that failed before saving or logging anything leaves no run folder behind."""
+    from ganlit.runs import discard_unused_run
+
+    created = created_run()
+    if created is not None and discard_unused_run(created[0]) and created[1] is not None:
+        first_new = created[1]
+        if first_new.is_dir() and not any(p.is_file() or p.is_symlink() for p in first_new.rglob("*")):
+            shutil.rmtree(first_new, ignore_errors=True)  # the empty folders this fit made for its root
