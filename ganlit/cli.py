@@ -37,13 +37,25 @@ LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr
 
 
 class GanlitArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser; a logger that requires a folder gets one before the config is checked."""
+    """LightningCLI's parser; a logger that requires a folder gets one before the config is checked, and a printed
+    config shows the data module's facts in the model."""
 
     def validate(self, cfg: Any, *args: Any, **kwargs: Any) -> None:
         from ganlit.run_config import fill_logger_dirs
 
         fill_logger_dirs(cfg)  # in place: the parse returns this cfg
         super().validate(cfg, *args, **kwargs)
+
+    def dump(self, cfg: Any, *args: Any, **kwargs: Any) -> str:
+        """The config as it will run: ``--print_config`` (which prints before the model takes the data module's
+        facts) shows the model with them, as the run's saved config.yaml does."""
+        if "data" in cfg and "model" in cfg:
+            cfg = cfg.clone()
+            try:
+                link_data_to_model(cfg)
+            except Exception:  # noqa: BLE001 - a bad data config is reported when the command runs
+                pass
+        return super().dump(cfg, *args, **kwargs)
 
 
 class SaveConfigNoClobber(SaveConfigCallback):

@@ -153,3 +153,18 @@ def test_config_error_messages_become_one_line(message, expected):
     from ganlit.errors import describe_config_error
 
     assert describe_config_error(message, ["trainer.max_epochs", "trainer.max_steps"]) == expected
+
+
+def test_print_config_shows_the_model_with_the_data_modules_facts(tmp_path):
+    """``--print_config`` prints what will run: the model's image size is the data module's (32), not the
+    model's own default (128), as in the run's saved config.yaml."""
+    import yaml
+
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "stargan.yaml"
+    proc = run(["fit", "--config", str(recipe), "--data.init_args.image_size", "32", "--print_config"], tmp_path, {})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    printed = yaml.safe_load(proc.stdout)
+    model, data = printed["model"]["init_args"], printed["data"]["init_args"]
+    assert model["image_size"] == data["image_size"] == 32
+    assert model["num_attrs"] == len(data["attrs"]) == 5
+    assert list(tmp_path.iterdir()) == []  # printing a config writes nothing
