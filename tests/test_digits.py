@@ -89,7 +89,7 @@ def test_tasks_give_the_documented_batches():
         "paired": {"A", "B", "label"},
         "unpaired": {"A", "B", "A_label", "B_label"},
         "attributes": {"image", "label", "digit"},
-        "makeup": {"x", "y", "x_regions", "y_regions", "x_label", "style"},
+        "makeup": {"x", "y", "y_on_x", "x_regions", "y_regions", "x_label", "style"},
     }.items():
         data = DigitsDataModule(task=task, image_size=32, batch_size=4)
         data.setup("fit")

@@ -10,6 +10,7 @@ from recipes_util import run_recipe
 from torch.utils.data import DataLoader
 
 from ganlit.checkpoint import load_module
+from ganlit import losses
 from ganlit.histmatch import match_histograms
 from ganlit.models import PairedCycleGAN
 from ganlit.models.base import num_parameters
@@ -52,6 +53,20 @@ def test_defaults_are_the_papers_configuration():
     assert (model.lr_g, model.lr_d, model.betas, model.pattern) == (2e-4, 2e-4, (0.5, 0.999), ["GD"])
     with pytest.raises(ValueError, match="regions"):
         PairedCycleGAN(regions=["nose"], **TINY)
+
+
+def test_a_batch_carrying_the_warp_of_y_onto_x_gives_the_positive_pair():
+    """The paper's positive is y warped onto x; a batch with ``y_on_x`` (the digits world) supplies it and the
+    style discriminator sees exactly that, in place of the colour-only histogram matching."""
+    torch.manual_seed(0)
+    model, batch = PairedCycleGAN(**TINY), make_batch()
+    batch["y_on_x"] = torch.rand_like(batch["x"]) * 2 - 1
+    out = model.forward_step(batch)
+    assert torch.equal(out["face/positive"], batch["y_on_x"])
+    DS = model.discriminators["S"]
+    _, logs = model.discriminator_loss(batch, out)
+    expected = 0.5 * losses.d_loss("lsgan", DS(batch["y"], batch["y_on_x"]), DS(batch["y"], out["face/fake_y"].detach()))
+    torch.testing.assert_close(logs["d_s"], expected)
 
 
 def test_forward_step_shapes_and_the_positive_pair():

@@ -10,8 +10,9 @@ task                   batch
 ``unpaired``           ``A`` / ``B`` from two disjoint halves of the digits, ``A_label``, ``B_label``
 ``attributes``         ``image`` with colour (exactly one of red/green/blue), thick, inverted;
                        ``label`` float [5] over ``ATTRS``; ``digit``
-``makeup``             ``x`` plain digit, ``y`` a digit wearing one of ``STYLES``,
-                       ``x_regions``/``y_regions`` [3, H, W] (stroke, background, empty), ``x_label``, ``style``
+``makeup``             ``x`` plain digit, ``y`` a digit wearing one of ``STYLES``, ``y_on_x`` (x wearing
+                       y's style: the paper's warped positive pair), ``x_regions``/``y_regions`` [3, H, W]
+                       (stroke, background, empty), ``x_label``, ``style``
 =====================  ==============================================================
 
 Images are in [-1, 1]. The judges (:class:`DigitJudge` for the class, :func:`stroke_colour`,
@@ -113,6 +114,7 @@ class DigitsDataset(Dataset):
             style = int(torch.randint(len(STYLES), (1,), generator=g))
             ref = self.ink[j:j + 1]
             return {"x": to_model(render(ink))[0], "y": to_model(render(ref, style=style))[0],
+                    "y_on_x": to_model(render(ink, style=style))[0],  # the exact "warp" of y's style onto x
                     "x_regions": _regions(ink)[0], "y_regions": _regions(ref)[0],
                     "x_label": label, "style": torch.tensor(style)}
         raise ValueError(f"digits task {self.task!r}: expected generate, paired, unpaired, attributes or makeup")

@@ -40,9 +40,11 @@ class PairedCycleGAN(GANModule):
     G minimises ``lambda_adv * (L_G + L_F) + lambda_makeup * L_P + lambda_identity * L_I + lambda_style * L_S``;
     D_X, D_Y, D_S maximise their terms (each D loss halved, as in CycleGAN).
 
-    The positive pair: the paper warps y onto x with facial landmarks. Here W(x, y) is region-wise colour
-    histogram matching of y's colours onto x (skin, then lips, then eyes; ``ganlit.histmatch``), as
-    BeautyGAN's makeup loss does: it needs only the batch's masks, and carries colour but not texture.
+    The positive pair: the paper warps y onto x with facial landmarks. A batch that carries that warp as
+    ``y_on_x`` gives W(x, y) directly (the digits world does: x's digit drawn in y's style). Otherwise (the MT
+    set has no landmarks) W(x, y) is region-wise colour histogram matching of y's colours onto x (skin, then
+    lips, then eyes; ``ganlit.histmatch``), as BeautyGAN's makeup loss does: it needs only the batch's masks,
+    and carries colour but not texture.
 
     Schedule: with ``pretrain_removal_epochs`` > 0, the first epochs train only F and D_X, CycleGAN-style in
     one direction: ``lambda_adv * L_F + lambda_pretrain_identity * E[|| F(x) - x ||_1]`` (CycleGAN's identity
@@ -160,7 +162,9 @@ class PairedCycleGAN(GANModule):
         xm, ym = self._masks(batch, "x_regions", x), self._masks(batch, "y_regions", y)
         pretraining = self.pretraining
         positive = None
-        if not pretraining:
+        if not pretraining and "y_on_x" in batch:  # the paper's warp of y onto x, where the data provides it
+            positive = batch["y_on_x"]
+        elif not pretraining:
             order = MATCH_ORDER if xm.size(1) == len(REGIONS) else None
             positive = match_histograms(x.detach(), y.detach(), xm, ym, order=order)
         out: dict[str, Tensor] = {}
