@@ -55,6 +55,8 @@ class GanlitArgumentParser(LightningArgumentParser):
                 link_data_to_model(cfg)
             except Exception:  # noqa: BLE001 - a bad data config is reported when the command runs
                 pass
+        if "skip_none" in kwargs and "skip_unset" in _keep_none():  # Lightning still passes the old name
+            kwargs["skip_unset"] = kwargs.pop("skip_none")
         return super().dump(cfg, *args, **kwargs)
 
 
