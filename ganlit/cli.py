@@ -124,11 +124,21 @@ class GanlitCLI(LightningCLI):
             **kwargs,
         )
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+        self._preparing = subcommand  # add_arguments_to_parser adds the options of this subcommand
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":  # the writer has them on disk: Lightning need not keep them all in memory
+            parser.set_defaults({"return_predictions": False})
+        return parser
+
     def add_arguments_to_parser(self, parser: Any) -> None:
-        from ganlit.callbacks import LastCheckpoint
+        from ganlit.callbacks import LastCheckpoint, PredictionWriter
 
         # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
+        if getattr(self, "_preparing", None) == "predict":
+            # The `prediction:` section: where `ganlit predict` writes its PNGs (the writer is always there).
+            parser.add_lightning_class_args(PredictionWriter, "prediction")
 
     def _parse_ckpt_path(self) -> None:
         # Before the model's hyperparameters are read from --ckpt_path: for fit, resolve `last`, refuse a checkpoint
@@ -140,6 +150,10 @@ class GanlitCLI(LightningCLI):
             from ganlit.run_config import place_run
 
             place_run(self.config["fit"], self._argv)
+        elif subcommand in ("validate", "test", "predict"):
+            from ganlit.run_config import place_evaluation
+
+            place_evaluation(self.config[subcommand], subcommand, self._argv)
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
@@ -218,12 +232,23 @@ class GanlitCLI(LightningCLI):
         return trainer
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
-        from ganlit.callbacks import LastCheckpoint
+        from lightning.pytorch.callbacks import BasePredictionWriter
+
+        from ganlit.callbacks import LastCheckpoint, PredictionWriter
 
         if config.get("enable_checkpointing") is False:
             # `--trainer.enable_checkpointing false` turns off the `checkpoint:` section too (Lightning refuses both).
             callbacks = [c for c in callbacks if not isinstance(c, LastCheckpoint)]
-        return super()._instantiate_trainer(config, callbacks)
+        configured = config.get("callbacks") or []
+        if any(isinstance(c, BasePredictionWriter) for c in (configured if isinstance(configured, list) else [configured])):
+            callbacks = [c for c in callbacks if not isinstance(c, PredictionWriter)]  # the user's writer instead
+        # Only a fit records its config (in its run folder); validate/test/predict write no config file anywhere.
+        save_config, self.save_config_callback = self.save_config_callback, (
+            self.save_config_callback if self.subcommand == "fit" else None)
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        finally:
+            self.save_config_callback = save_config
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -246,9 +271,9 @@ class GanlitCLI(LightningCLI):
 
 LIGHTNING_COMMANDS = {
     "fit": "train a model (ganlit fit --config recipes/quickstart.yaml)",
-    "validate": "run the validation loop of a checkpoint",
-    "test": "run the test loop of a checkpoint",
-    "predict": "write a model's predictions (GAN/CGAN samples)",
+    "validate": "a checkpoint's losses and the recipe's metrics (FID ...) on the val split",
+    "test": "a checkpoint's losses and the recipe's metrics (FID ...) on the test split",
+    "predict": "write a model's predictions as PNGs (samples, or translations of the test split)",
 }
 
 
@@ -304,13 +329,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         if isinstance(err, OSError) and not isinstance(err, UsageError):
             err = disk_error(err, err.filename or "a file")  # a full or read-only disk, else a bug: re-raised
             if not isinstance(err, DiskError):
+                _discard_empty_wandb_run()
                 raise
+        _discard_empty_wandb_run()
         if debug():
             raise
-        _discard_empty_wandb_run()
         if isinstance(err, DiskError) and command == "fit":
             err = DiskError(f"{err}{_resume_hint(argv)}")
         return report(command, err)
+    except Exception:  # a bug: its traceback follows, and the command leaves no empty W&B run behind
+        _discard_empty_wandb_run()
+        raise
     finally:
         from ganlit.runlock import release
 

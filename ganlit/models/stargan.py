@@ -253,6 +253,10 @@ class StarGAN(GANModule):
         tiles = rows.unflatten(3, (1 + self.num_attrs, self.fixed_image.size(-1))).permute(0, 3, 1, 2, 4).flatten(0, 1)
         return (tiles + 1) / 2, 1 + self.num_attrs
 
+    def predict_images(self, batch: dict) -> dict[str, Tensor]:
+        """``ganlit predict``: the official test row of each image (input, then one translation per attribute)."""
+        return {"": self.translate(batch["image"], c_org=batch["label"].float())}
+
     @torch.no_grad()
     def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
         """Real test images and one translation of each: image ``j`` of the batch goes to the ``j mod K``-th
