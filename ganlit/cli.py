@@ -166,6 +166,8 @@ class GanlitCLI(LightningCLI):
         class_path = raw.get("_class_path")
         if class_path is not None:
             model_class(class_path, "hyper_parameters._class_path", ckpt_path)
+        elif ckpt.get("ganlit_class") is not None:  # saved by a plain Trainer (a notebook): its class is recorded
+            class_path = ckpt["ganlit_class"]
         hparams = checked_hyper_parameters(ckpt, ckpt_path)
         if not hparams:
             return
