@@ -78,8 +78,8 @@ def discard_empty_wandb_run() -> None:
     if logged or not offline or not run_dir.is_dir():
         return
     shutil.rmtree(run_dir, ignore_errors=True)
-    latest = run_dir.parent / "latest-run"
-    if latest.is_symlink() and not latest.exists():
-        latest.unlink()
+    for link in (run_dir.parent / "latest-run", run_dir.parent / "debug.log", run_dir.parent / "debug-internal.log"):
+        if link.is_symlink() and not link.exists():  # they pointed into the run just removed
+            link.unlink()
     if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):
         run_dir.parent.rmdir()

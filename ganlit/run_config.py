@@ -134,8 +134,9 @@ def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
     return run
 
 
-def _explicit(argv: Optional[list[str]], key: str) -> bool:
-    return any(a == f"--{key}" or a.startswith(f"--{key}=") for a in argv or [])
+def _explicit(argv: Optional[list[str]], *keys: str) -> bool:
+    """Whether the command line sets one of ``keys`` (dotted, e.g. ``trainer.default_root_dir``)."""
+    return any(a == f"--{key}" or a.startswith(f"--{key}=") for a in argv or [] for key in keys)
 
 
 def place_evaluation(cfg: Any, subcommand: str, command: Optional[list[str]] = None) -> Optional[Path]:
@@ -185,7 +186,7 @@ def place_evaluation(cfg: Any, subcommand: str, command: Optional[list[str]] = N
         args = logger.get("init_args") if hasattr(logger, "get") else None
         if args is None:
             continue
-        if "save_dir" in args and not _explicit(command, "trainer.logger.init_args.save_dir"):
+        if "save_dir" in args and not _explicit(command, "trainer.logger.init_args.save_dir", "trainer.logger.save_dir"):
             args.save_dir = out
         if str(logger.get("class_path", "")).endswith(("TensorBoardLogger", "CSVLogger")):
             args.name = subcommand

@@ -105,7 +105,12 @@ def command(name: str, subcommand: str, ckpt: Path, *extra: str, batch_size: int
             "--trainer.enable_progress_bar", "false", "--ckpt_path", str(ckpt), *extra]
 
 
-CSV = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger"]
+def csv_logger(save_dir: Path) -> list[str]:
+    """A CSV logger (it needs a save_dir on the command line); the CLI names its folder after the subcommand."""
+    return ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.init_args.save_dir",
+            str(save_dir)]
+
+
 EVALUATION = ["--trainer.callbacks+=ganlit.metrics.Evaluation", "--trainer.callbacks.features", "digits"]
 
 
@@ -124,9 +129,9 @@ def fresh_dir(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def logged(run: Path, subcommand: str) -> dict[str, float]:
-    """The metrics the CSV logger wrote for ``subcommand`` into the run folder (the last value of each key)."""
-    (path,) = (run / subcommand).glob("version_*/metrics.csv")
+def logged(save_dir: Path, subcommand: str) -> dict[str, float]:
+    """The metrics the CSV logger wrote for ``subcommand`` (``<save_dir>/<subcommand>/version_0``), last value of each."""
+    (path,) = (save_dir / subcommand).glob("version_*/metrics.csv")
     values: dict[str, float] = {}
     with open(path) as f:
         for row in csv.DictReader(f):
@@ -185,11 +190,10 @@ def test_quickstart_validate_reports_the_recipe_metrics_on_val(tmp_path):
 def test_test_subprocess_reports_test_metrics_of_a_translation_model(ckpts, tmp_path):
     """`ganlit test` of CycleGAN with the Evaluation callback: test/ keys, per direction, equal to a direct call."""
     cwd = fresh_dir(tmp_path, "test")
-    proc = subprocess_ganlit(command("cyclegan", "test", ckpts["cyclegan"], *CSV, *EVALUATION,
-                                     "--trainer.limit_test_batches", "1"), cwd)
+    proc = subprocess_ganlit(command("cyclegan", "test", ckpts["cyclegan"], *csv_logger(tmp_path / "logs"),
+                                     *EVALUATION, "--trainer.limit_test_batches", "1"), cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    run = ckpts["cyclegan"].parent.parent
-    metrics = logged(run, "test")
+    metrics = logged(tmp_path / "logs", "test")
     assert metrics and all(k.startswith("test/") for k in metrics)
     direct = direct_evaluation(ckpts["cyclegan"], "unpaired", 16, "test")
     for key in ("digits_fid", "digits_fid_AtoB", "digits_fid_BtoA", "digits_kid_mean_AtoB", "digits_is_mean_BtoA"):
@@ -206,8 +210,9 @@ def test_validate_in_process_with_evaluation(ckpts, tmp_path, name):
     StarGAN D loss keeps its gradient penalty (autograd inside Lightning's inference mode)."""
     _, task, size = _models()[name]
     cwd = fresh_dir(tmp_path, "validate")
-    assert main(command(name, "validate", ckpts[name], *CSV, *EVALUATION, "--trainer.limit_val_batches", "1")) == 0
-    metrics = logged(ckpts[name].parent.parent, "validate")
+    assert main(command(name, "validate", ckpts[name], *csv_logger(tmp_path / "logs"), *EVALUATION,
+                        "--trainer.limit_val_batches", "1")) == 0
+    metrics = logged(tmp_path / "logs", "validate")
     assert metrics and all(k.startswith("val/") for k in metrics)
     direct = direct_evaluation(ckpts[name], task, size, "val")
     for key, value in direct.items():
@@ -228,8 +233,9 @@ def test_losses_without_an_evaluation_callback(ckpts, tmp_path, name, subcommand
 
     split = "val" if subcommand == "validate" else "test"
     cwd = fresh_dir(tmp_path, subcommand)
-    assert main(command(name, subcommand, ckpts[name], *CSV, f"--trainer.limit_{split}_batches", "2")) == 0
-    metrics = logged(ckpts[name].parent.parent, subcommand)
+    assert main(command(name, subcommand, ckpts[name], *csv_logger(tmp_path / "logs"),
+                        f"--trainer.limit_{split}_batches", "2")) == 0
+    metrics = logged(tmp_path / "logs", subcommand)
     assert {f"{split}/d_loss", f"{split}/g_loss"} <= set(metrics)
     assert all(k.startswith(f"{split}/") for k in metrics)
     assert list(cwd.iterdir()) == []
