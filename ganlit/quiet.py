@@ -18,6 +18,8 @@ from pathlib import Path
 KNOWN_WARNINGS = (
     # GANModule computes its metrics in callbacks; the data modules offer val_dataloader for them and for users.
     (r".*val_dataloader.* but have no `validation_step`", "ganlit's evaluation runs in a callback"),
+    # GANModule's validation_step serves `ganlit validate`; fit runs no validation loop (ganlit.models.steps).
+    (r"You defined a `validation_step` but have no `val_dataloader`", "fit has no validation loop on purpose"),
     # GANModule moves batches to the device itself (on_after_batch_transfer), on purpose.
     (r".*overridden `on_after_batch_transfer` in `LightningModule`", "GANModule's own batch transfer"),
     # Lightning's own use of a torch API that torch deprecated; nothing in the user's code.
