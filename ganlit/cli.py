@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -14,7 +15,8 @@ from typing import Any, Optional
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info
 
-from ganlit.run_config import RUN_DIR_ENV
+from ganlit.ddp import find_unused_parameters
+from ganlit.run_config import RUN_DIR_ENV, created_run
 
 # Subcommands beyond LightningCLI's, each a module in ganlit.commands with ``main(argv) -> int``.
 EXTRA_COMMANDS = {
@@ -258,6 +260,7 @@ class GanlitCLI(LightningCLI):
         if linked:
             rank_zero_info("ganlit: from the data module -> model: "
                            + ", ".join(f"{k}={v}" for k, v in linked.items()))
+        find_unused_parameters(cfg.get("trainer"))
         logger = cfg.get("trainer", {}).get("logger")
         loggers = logger if isinstance(logger, list) else [logger]
         if any("Wandb" in str(getattr(lg, "class_path", "")) for lg in loggers if lg is not None):
@@ -266,9 +269,29 @@ class GanlitCLI(LightningCLI):
     def before_fit(self) -> None:
         from ganlit.callbacks import LastCheckpoint
 
+        data = self.datamodule
+        if data is not None and not getattr(data, "download", False):
+            # Lightning starts the loggers (a W&B run) before it sets the data up: a missing or malformed dataset
+            # is found here first. A download is left to Lightning's prepare_data, which runs it on one process.
+            data.setup("fit")
+
         for callback in self.trainer.callbacks:
             if isinstance(callback, LastCheckpoint):
                 callback.resume_command = list(self._argv)
+
+    def _set_data_up(self, stage: str) -> None:
+        data = self.datamodule
+        if data is not None and not getattr(data, "download", False):
+            data.setup(stage)  # as before_fit: a data error before any logger run starts
+
+    def before_validate(self) -> None:
+        self._set_data_up("validate")
+
+    def before_test(self) -> None:
+        self._set_data_up("test")
+
+    def before_predict(self) -> None:
+        self._set_data_up("predict")
 
 
 LIGHTNING_COMMANDS = {
@@ -315,16 +338,20 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from ganlit.runs import ResumeError, RunFinished
 
+    finished = False
+    created_run(forget=True)  # a run folder is discarded only if this command created it
     try:
         if command in EXTRA_COMMANDS:
             return int(importlib.import_module(f"ganlit.commands.{command}").main(argv[1:]) or 0)
         # LightningCLI reads sys.argv itself; passing the same list again only earns a warning.
         GanlitCLI(args=None if from_sys_argv else argv)
+        finished = True
+    except SIGTERMException as stop:  # SIGINT/SIGTERM: last.ckpt saved, the code says which signal
+        finished = True
+        return int(stop.code or 143)
     except ResumeError as err:  # one clear paragraph, no traceback
         print(f"ganlit: {err}", file=sys.stderr)
         return 0 if isinstance(err, RunFinished) else 2
-    except SIGTERMException as stop:  # SIGINT/SIGTERM: last.ckpt saved, the code says which signal
-        return int(stop.code or 143)
     except (UsageError, OSError) as err:
         from ganlit.utils.atomic import DiskError, disk_error
 
@@ -348,6 +375,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         release()
         os.environ.pop(RUN_DIR_ENV, None)
         _finish_wandb_run()
+        if not finished:
+            _discard_unused_run()
     return 0
 
 
@@ -377,6 +406,17 @@ def _discard_empty_wandb_run() -> None:
     from ganlit.quiet import discard_empty_wandb_run
 
     discard_empty_wandb_run()
+
+
+def _discard_unused_run() -> None:
+    """A fit that failed before saving or logging anything leaves no run folder behind."""
+    from ganlit.runs import discard_unused_run
+
+    created = created_run()
+    if created is not None and discard_unused_run(created[0]) and created[1] is not None:
+        first_new = created[1]
+        if first_new.is_dir() and not any(p.is_file() or p.is_symlink() for p in first_new.rglob("*")):
+            shutil.rmtree(first_new, ignore_errors=True)  # the empty folders this fit made for its root
 
 
 def _finish_wandb_run() -> None:

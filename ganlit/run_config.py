@@ -50,6 +50,20 @@ def _newest_checkpoint(run: Path) -> Optional[Path]:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
+# The run folder this process created (a new run, not a resumed one) and the first folder above it that was made too.
+_created: Optional[tuple[Path, Optional[Path]]] = None
+
+
+def created_run(forget: bool = False) -> Optional[tuple[Path, Optional[Path]]]:
+    """(run folder, first new folder of its root) of this process's last ``place_run``, if it made a new run
+    (``forget``: clear it)."""
+    global _created
+    run = _created
+    if forget:
+        _created = None
+    return run
+
+
 def _own(run: Path, command: Optional[list[str]]) -> None:
     """Lock the run folder for this fit and clear what killed saves left in it."""
     from ganlit.runlock import acquire
@@ -93,7 +107,10 @@ def place_run(cfg: Any, command: Optional[list[str]] = None) -> Path:
         # (ModelCheckpoint takes rank 0's folder).
         run = root / LATEST
     else:
+        new = next((p for p in reversed([root, *root.parents]) if not p.exists()), None)
         run = new_run_dir(root)
+        global _created
+        _created = (run, new)
         if job:
             (run / SLURM_FILE).write_text(job + "\n")
     if _launch_rank() == 0 and not (inherited and int(os.environ.get("LOCAL_RANK", "0")) > 0):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -64,6 +65,37 @@ def point_latest(root: Path, run: Path) -> None:
     except OSError:  # a file system without symlinks: the version numbers still order the runs
         if tmp.is_symlink():
             tmp.unlink()
+
+
+# What a fit writes into its folder before its first step: nothing a user could want back.
+_SCAFFOLD = {".ganlit.lock", "config.yaml", "slurm_job_id"}
+
+
+def discard_unused_run(run: Path) -> bool:
+    """Remove the run folder ``run`` of a fit that failed before it saved or logged anything; True if removed.
+
+    Anything beyond the lock, the saved config and W&B's log links (a checkpoint, a sample grid, a W&B run that
+    logged a step) keeps the folder. ``latest`` then points at the newest remaining run, or is removed.
+    """
+    if not run.is_dir():
+        return False
+    for path in run.rglob("*"):
+        rel = path.relative_to(run)
+        if path.is_dir() and not path.is_symlink():
+            continue
+        if rel.as_posix() in _SCAFFOLD or (rel.parts[0] == "wandb" and path.is_symlink() and not path.exists()):
+            continue
+        return False
+    shutil.rmtree(run, ignore_errors=True)
+    root = run.parent
+    latest = root / LATEST
+    if latest.is_symlink() and not latest.exists():
+        remaining = versions(root)
+        if remaining:
+            point_latest(root, remaining[-1])
+        else:
+            latest.unlink()
+    return True
 
 
 @dataclass

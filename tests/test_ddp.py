@@ -31,3 +31,29 @@ def test_two_gloo_ranks_match_one_process_on_the_combined_batch(tmp_path):
     # Each rank's loss is the mean over its half: their average is the loss on the combined batch.
     mean = [(a + b) / 2 for a, b in zip(r0["losses"], r1["losses"])]
     assert mean == pytest.approx(single["losses"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_plain_ddp_strategy_trains_a_gan_and_the_protocol_names_the_processes(tmp_path):
+    """`--trainer.strategy ddp` (plain DDP refuses the parameters a GAN phase leaves unused) runs as the
+    find-unused variant, and the evaluation's protocol says how many processes generated the images."""
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml").read_text())
+    for callback in config["trainer"]["callbacks"]:
+        if callback["class_path"] == "ganlit.metrics.Evaluation":
+            callback["init_args"].update(every_n_epochs=1, num_samples=40, num_real=40)
+    recipe = tmp_path / "quickstart.yaml"
+    recipe.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ganlit", "fit", "--config", str(recipe), "--trainer.strategy", "ddp",
+         "--trainer.devices", "2", "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1",
+         "--trainer.limit_train_batches", "2", "--trainer.enable_progress_bar", "false",
+         "--trainer.default_root_dir", str(tmp_path / "runs")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert "ganlit: strategy ddp_find_unused_parameters_true" in out
+    assert "processes    2 (process r generates items r, r+2, ... from seed 0 + r)" in out, out[-3000:]
+    assert (tmp_path / "runs" / "version_0" / "checkpoints" / "last.ckpt").is_file()

@@ -143,7 +143,7 @@ def test_stargan_exports_g_of_image_and_target_labels(tmp_path):
     model = StarGAN(image_size=16, num_attrs=3, conv_dim=4, repeat_num=1, d_repeat_num=2)
     rc, out, side = export(tmp_path, save(model, tmp_path / "sg.ckpt"))
     assert rc == 0 and side["attr_names"] == ["attr0", "attr1", "attr2"]
-    assert [i["shape"] for i in side["inputs"]] == [["N", 3, 16, 16], ["N", 3]]
+    assert [i["shape"] for i in side["inputs"]] == [["N", 3, "H", "W"], ["N", 3]]
     x, c = images(2), torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     with torch.no_grad():
         assert torch.allclose(torch.jit.load(str(out))(x, c), model.translate(x, target=c), atol=1e-5)
@@ -174,6 +174,26 @@ def test_onnx_file_computes_the_translation_for_any_batch(tmp_path):
         assert torch.allclose(torch.from_numpy(got), model.eval().translate(x), atol=1e-4)
     if importlib.util.find_spec("onnxruntime") is None:
         assert side["verification"]["numeric_check"] == "skipped: onnxruntime is not installed"
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_onnx_file_takes_other_heights_and_widths_than_the_example(tmp_path, exporter):
+    onnx = pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
+    torch.manual_seed(0)
+    model = CycleGAN(ngf=4, ndf=4, n_blocks=1, n_layers=1)
+    model.fixed_A = images(1)  # trained, and exported, at 16 px
+    rc, out, side = export(tmp_path, save(model, tmp_path / "cg.ckpt"), "onnx", "--onnx-exporter", exporter,
+                           "--eval")
+    assert rc == 0 and "[N, 3, H, W]" in side["inputs"][0]["description"], side["inputs"]
+    evaluator = ReferenceEvaluator(onnx.load(str(out)))
+    for h, w in ((32, 32), (24, 40)):
+        x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h)) * 2 - 1
+        got = torch.from_numpy(evaluator.run(None, {"x": x.numpy()})[0])
+        with torch.no_grad():
+            expected = model.eval().translate(x)
+        assert got.shape == (2, 3, h, w) and torch.allclose(got, expected, atol=1e-4)
 
 
 def test_onnx_pix2pix_training_mode_has_random_dropout_and_per_image_norm(tmp_path):

@@ -141,7 +141,7 @@ def exportable(model: nn.Module, direction: Optional[str] = None, eval_mode: boo
         raise ExportError(f"--direction {direction!r}: expected AtoB or BtoA")
     if size is None:
         raise ExportError(f"{name} does not record its image size (it was never trained on a batch); pass --image-size")
-    image = "float32 [N, {c}, {s}, {s}] images in [-1, 1]"
+    image = "float32 [N, {c}, H, W] images in [-1, 1] (trained at {s}x{s}; any size the network takes)"
     if isinstance(model, PairedTranslationGAN):
         if direction != "AtoB":
             raise ExportError(f"{name} learns one mapping, A -> B: use --direction AtoB (the data module's "
@@ -233,8 +233,14 @@ def export_torchscript(item: Exportable, path: Path) -> dict[str, Any]:
             "max_abs_diff": diff}
 
 
+def _axes(t: Tensor) -> list[Any]:
+    """The sidecar's shape: batch, and height and width of images, are free."""
+    return ["N", t.shape[1], "H", "W"] if t.dim() == 4 else ["N", *t.shape[1:]]
+
+
 def export_onnx(item: Exportable, path: Path, exporter: str, opset: Optional[int]) -> dict[str, Any]:
-    """Export with a dynamic batch axis, check the file with onnx.checker, and compare numerically when
+    """Export with dynamic batch, height and width axes (the generators are fully convolutional; the sizes a
+    network takes are in the sidecar), check the file with onnx.checker, and compare numerically when
     onnxruntime is installed and the export is deterministic (eval mode)."""
     names = list(item.inputs)
     args = tuple(item.inputs.values())
@@ -244,11 +250,14 @@ def export_onnx(item: Exportable, path: Path, exporter: str, opset: Optional[int
         kw["opset_version"] = opset
     with torch.no_grad(), _export_notices_silenced():
         if exporter == "dynamo":
-            batch = torch.export.Dim("batch")
-            torch.onnx.export(item.net, args, str(path), dynamo=True, dynamic_shapes=tuple({0: batch} for _ in args),
-                              external_data=False, **kw)
+            batch, auto = torch.export.Dim("batch"), torch.export.Dim.AUTO
+            shapes = tuple({0: batch, 2: auto, 3: auto} if a.dim() == 4 else {0: batch} for a in args)
+            torch.onnx.export(item.net, args, str(path), dynamo=True, dynamic_shapes=shapes, external_data=False,
+                              **kw)
         else:
-            axes = {n: {0: "batch"} for n in names + ["image"]}
+            axes = {n: ({0: "batch", 2: "height", 3: "width"} if a.dim() == 4 else {0: "batch"})
+                    for n, a in item.inputs.items()}
+            axes["image"] = {0: "batch", 2: "height", 3: "width"}
             mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
             # Constant folding may bake a training-mode graph's parameters into constants: only in eval mode.
             torch.onnx.export(item.net, args, str(path), dynamo=False, dynamic_axes=axes, training=mode,
@@ -287,11 +296,11 @@ def sidecar(item: Exportable, model: nn.Module, args: argparse.Namespace, check:
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "image_size": size,
         "channels": channels,
-        "inputs": [{"name": n, "shape": ["N", *t.shape[1:]], "dtype": str(t.dtype).replace("torch.", ""),
+        "inputs": [{"name": n, "shape": _axes(t), "dtype": str(t.dtype).replace("torch.", ""),
                     "description": item.input_notes[n]} for n, t in item.inputs.items()],
-        "output": {"name": "image", "shape": ["N", *out.shape[1:]], "description": item.output_note},
+        "output": {"name": "image", "shape": _axes(out), "description": item.output_note},
         "normalization": {"range": [-1.0, 1.0], "mean": [0.5] * channels, "std": [0.5] * channels,
-                          "to_input": "x = (pixel / 255 - 0.5) / 0.5 per channel, after resizing to image_size",
+                          "to_input": "x = (pixel / 255 - 0.5) / 0.5 per channel (image_size is the training size)",
                           "from_output": "pixel = clamp((y + 1) / 2, 0, 1) * 255"},
         **item.meta,
         "verification": check,

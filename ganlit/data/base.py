@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import lightning as L
 import numpy as np
@@ -118,6 +119,21 @@ class SampleDataset(Dataset):
         return {"seed": torch.tensor(self.seed + index), "label": torch.tensor(self.labels[index])}
 
 
+def _once_per_stage(setup: Callable[..., None]) -> Callable[..., None]:
+    """``setup(stage)`` runs once per stage: the CLI sets the data up before the loggers start (so a data error
+    leaves no logger run behind), and Lightning's own call afterwards finds it done."""
+
+    @functools.wraps(setup)
+    def run(self: "GANDataModule", stage: Optional[str] = None) -> None:
+        done = self.__dict__.setdefault("_stages_set_up", set())
+        if stage in done:
+            return
+        setup(self, stage)
+        done.add(stage)
+
+    return run
+
+
 class GANDataModule(L.LightningDataModule):
     """Base of the ganlit data modules.
 
@@ -154,6 +170,11 @@ class GANDataModule(L.LightningDataModule):
         self.predict_set: Optional[Dataset] = None
 
     channels: int = 3
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "setup" in cls.__dict__:
+            cls.setup = _once_per_stage(cls.__dict__["setup"])
 
     def _loader(self, dataset: Optional[Dataset], shuffle: bool, drop_last: bool = False) -> DataLoader:
         if dataset is None:

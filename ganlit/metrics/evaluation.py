@@ -175,7 +175,8 @@ def evaluate_model(
             store.save(key, real_features)
         result = _score(real_features, gathered_fake, gathered_logits, features, kid_subsets, kid_subset_size,
                         is_splits, seed)
-        result.protocol = {**_protocol(model, features, split, data_key, real_features, gathered_fake, seed),
+        result.protocol = {**_protocol(model, features, split, data_key, real_features, gathered_fake, seed,
+                                       dist.world_size),
                            **result.protocol}
         result.cache_hit = cached is not None
     return dist.broadcast(result)
@@ -208,7 +209,7 @@ def _score(real: dict[str, Tensor], fake: dict[str, Tensor], logits: dict[str, T
 
 
 def _protocol(model: nn.Module, features: FeatureNet, split: str, data_key: Optional[dict[str, Any]],
-              real: dict[str, Tensor], fake: dict[str, Tensor], seed: int) -> dict[str, Any]:
+              real: dict[str, Tensor], fake: dict[str, Tensor], seed: int, world_size: int = 1) -> dict[str, Any]:
     ema = getattr(model, "ema_decay", None)
     data = data_key or {}
     shown = {k: v for k, v in data.items() if k in ("root", "image_size", "task", "dataset", "direction")}
@@ -220,6 +221,10 @@ def _protocol(model: nn.Module, features: FeatureNet, split: str, data_key: Opti
         "fake_count": {d or "all": len(f) for d, f in fake.items()} if len(fake) > 1 else len(next(iter(fake.values()))),
         "generator": f"EMA (decay {ema})" if ema else "raw generator (no EMA)",
         "seed": seed,
+        # Each process draws its share of the generated images from seed + rank: the set, and so the numbers,
+        # change with the number of processes (within sampling noise); `ganlit evaluate` is the 1-process set.
+        "processes": world_size if world_size == 1 else
+        f"{world_size} (process r generates items r, r+{world_size}, ... from seed {seed} + r)",
     }
 
 
