@@ -203,7 +203,8 @@ def prediction_names(dataset: Any, conditional: bool) -> list[str]:
     from ganlit.utils.outputs import image_names, output_names
 
     files = getattr(dataset, "files", None)
-    if isinstance(files, (list, tuple)) and len(files) == len(dataset) and all(isinstance(f, (str, Path)) for f in files):
+    if isinstance(files, (list, tuple)) and len(files) == len(dataset) and all(isinstance(f, (str, Path))
+                                                                                for f in files):
         return output_names([Path(f) for f in files])
     if conditional and isinstance(dataset, SampleDataset):
         return image_names(list(dataset.labels), len(dataset))

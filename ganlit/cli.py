@@ -244,7 +244,8 @@ class GanlitCLI(LightningCLI):
             # `--trainer.enable_checkpointing false` turns off the `checkpoint:` section too (Lightning refuses both).
             callbacks = [c for c in callbacks if not isinstance(c, LastCheckpoint)]
         configured = config.get("callbacks") or []
-        if any(isinstance(c, BasePredictionWriter) for c in (configured if isinstance(configured, list) else [configured])):
+        configured = configured if isinstance(configured, list) else [configured]
+        if any(isinstance(c, BasePredictionWriter) for c in configured):
             callbacks = [c for c in callbacks if not isinstance(c, PredictionWriter)]  # the user's writer instead
         # Only a fit records its config (in its run folder); validate/test/predict write no config file anywhere.
         save_config, self.save_config_callback = self.save_config_callback, (

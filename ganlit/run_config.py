@@ -203,7 +203,8 @@ def place_evaluation(cfg: Any, subcommand: str, command: Optional[list[str]] = N
         args = logger.get("init_args") if hasattr(logger, "get") else None
         if args is None:
             continue
-        if "save_dir" in args and not _explicit(command, "trainer.logger.init_args.save_dir", "trainer.logger.save_dir"):
+        if "save_dir" in args and not _explicit(command, "trainer.logger.init_args.save_dir",
+                                                "trainer.logger.save_dir"):
             args.save_dir = out
         if str(logger.get("class_path", "")).endswith(("TensorBoardLogger", "CSVLogger")):
             args.name = subcommand

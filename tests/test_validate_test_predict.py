@@ -1,18 +1,13 @@
-"""``ganlit validate`` / ``ganlit test`` / ``ganlit predict`` for every model family, through the real command.
+"""``ganlit validate`` / ``test`` / ``predict`` for every model family, through the real command.
 
-One tiny checkpoint per family (2 iterations on its digits task, saved in a ``version_0/checkpoints`` run folder as
-``ganlit fit`` lays it out). Each command runs in a fresh, empty working directory: a few as subprocesses
-(``python -m ganlit ...``), the rest in-process through ``ganlit.cli.main``. The checks read what the commands wrote:
-
-* validate/test: the metrics (CSV logger, or the printed table) carry the loop's split (``val/`` or ``test/``); the
-  FID/KID/IS equal a direct :func:`ganlit.metrics.evaluate_model` call with the callback's protocol on that split;
-  per-batch losses equal :meth:`GANModule.evaluation_losses` over the same batches;
-* predict: the PNG count and names, and every pixel equals the uint8 of the model's own ``translate``/``sample``
-  for the inputs of that batch (recorded by :class:`RecordPredictBatches`);
-* nothing new appears in the working directory, after a success or a failure.
-
-Gatys style transfer (``ganlit.StyleTransfer``) is not here: it optimises one image (``ganlit stylize``) and has
-no fit, hence no checkpoint to validate, test or predict with.
+One tiny checkpoint per family (2 iterations on its digits task) in a ``version_0/checkpoints`` run folder, as
+``ganlit fit`` lays it out. Each command runs in a fresh, empty working directory, a few as subprocesses
+(``python -m ganlit``), the rest in-process (``ganlit.cli.main``). Checked: validate/test metrics carry the loop's
+split and equal a direct :func:`ganlit.metrics.evaluate_model` call (FID/KID/IS, the callback's protocol) or
+:meth:`GANModule.evaluation_losses` over the same batches (losses); predict's PNGs (count, names) equal, pixel for
+pixel, the uint8 of the model's own ``translate``/``sample`` of each recorded batch; nothing new appears in the
+working directory after a success or a failure. Gatys style transfer (``ganlit.StyleTransfer``) is not here: it
+optimises one image (``ganlit stylize``) and has no fit, hence no checkpoint to validate, test or predict with.
 """
 
 from __future__ import annotations
@@ -40,7 +35,6 @@ from ganlit.utils.outputs import image_names, rounded_uint8
 
 HERE = Path(__file__).resolve().parent
 QUICKSTART = HERE.parent / "recipes" / "quickstart.yaml"
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -122,15 +116,14 @@ def subprocess_ganlit(args: list[str], cwd: Path, **env: str) -> subprocess.Comp
                           text=True, timeout=600)
 
 
-def fresh_dir(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    path.mkdir()
-    os.chdir(path)
-    return path
+def fresh_dir(tmp_path: Path, name: str) -> Path:  # an empty working directory for one command
+    (tmp_path / name).mkdir()
+    os.chdir(tmp_path / name)
+    return tmp_path / name
 
 
 def logged(save_dir: Path, subcommand: str) -> dict[str, float]:
-    """The metrics the CSV logger wrote for ``subcommand`` (``<save_dir>/<subcommand>/version_0``), last value of each."""
+    """The metrics the CSV logger wrote for ``subcommand`` into ``<save_dir>/<subcommand>/version_0``."""
     (path,) = (save_dir / subcommand).glob("version_*/metrics.csv")
     values: dict[str, float] = {}
     with open(path) as f:
@@ -152,12 +145,11 @@ def direct_evaluation(ckpt: Path, task: str, size: int, split: str) -> dict[str,
     dm = DigitsDataModule(task=task, image_size=size)
     dm.setup("validate")
     dataset = dm.val_set if split == "val" else dm.test_set
-    result = evaluate_model(load_module(ckpt), dataset, build_features("digits"), split="test", data_key=describe_data(dm),
-                            batch_size=64, seed=0)
-    return result.metrics
+    return evaluate_model(load_module(ckpt), dataset, build_features("digits"), split="test",
+                          data_key=describe_data(dm), batch_size=64, seed=0).metrics
 
 
-def assert_close(got: float, want: float, what: str) -> None:
+def assert_close(got: float, want: float, what: str) -> None:  # the logs hold float32 values
     assert math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-6), f"{what}: logged {got}, direct {want}"
 
 
@@ -291,26 +283,15 @@ def expected_outputs(name: str, model: Any, batch: dict) -> dict[str, torch.Tens
     if name in ("pix2pix", "pan"):
         return {"AtoB": model.translate(batch["A"])}
     if name in ("cyclegan", "discogan"):
-        a, b = (batch["A"], batch["B"]) if name == "cyclegan" or model.normalized else (batch["A"] * 2 - 1, batch["B"] * 2 - 1)
+        a, b = batch["A"], batch["B"]
+        if name == "discogan" and not model.normalized:  # as DiscoGAN.evaluation_images reads its batches
+            a, b = a * 2 - 1, b * 2 - 1
         return {"AtoB": model.translate(a, "AtoB"), "BtoA": model.translate(b, "BtoA")}
     if name == "stargan":
         return {"": model.translate(batch["image"], c_org=batch["label"])}
     return {"AtoB": model.translate(batch["x"], reference=batch["y"], x_regions=batch["x_regions"],
                                     reference_regions=batch["y_regions"]),
             "BtoA": model.translate(batch["y"], remove=True, x_regions=batch["y_regions"])}
-
-
-def run_predict(name: str, ckpt: Path, cwd: Path, in_process: bool, extra: list[str]) -> tuple[Path, list]:
-    record = cwd.parent / f"{name}-batches.pt"
-    args = command(name, "predict", ckpt, "--trainer.callbacks+=test_validate_test_predict.RecordPredictBatches",
-                   f"--trainer.callbacks.path={record}", *extra, batch_size=8)
-    if in_process:
-        assert main(args) == 0
-    else:
-        proc = subprocess_ganlit(args, cwd)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "ganlit predict: wrote" in proc.stdout
-    return record, torch.load(record, weights_only=False)
 
 
 @pytest.mark.slow
@@ -324,7 +305,15 @@ def test_predict_writes_the_models_own_outputs(ckpts, tmp_path, name):
     sampling = name in ("gan", "cgan")
     extra = ["--data.init_args.predict_samples", "20"] if sampling else ["--trainer.limit_predict_batches", "2"]
     cwd = fresh_dir(tmp_path, "predict")
-    _, batches = run_predict(name, ckpts[name], cwd, name != "stargan", extra)
+    record = tmp_path / "batches.pt"
+    args = command(name, "predict", ckpts[name], "--trainer.callbacks+=test_validate_test_predict.RecordPredictBatches",
+                   f"--trainer.callbacks.path={record}", *extra, batch_size=8)
+    if name == "stargan":
+        proc = subprocess_ganlit(args, cwd)
+        assert proc.returncode == 0 and "ganlit predict: wrote" in proc.stdout, proc.stderr[-3000:]
+    else:
+        assert main(args) == 0
+    batches = torch.load(record, weights_only=False)
     out = ckpts[name].parent.parent / "predictions"
     assert list(cwd.iterdir()) == []
     model = load_module(ckpts[name])
@@ -364,7 +353,8 @@ def test_predict_equals_ganlit_sample_and_refuses_to_overwrite(ckpts, tmp_path):
     args = command("cgan", "predict", ckpt, "--data.init_args.predict_samples", "12",
                    "--prediction.output_dir", str(out), batch_size=8)
     assert main(args) == 0
-    assert main(["sample", "--ckpt", str(ckpt), "--num", "12", "--batch-size", "8", "--output", str(tmp_path / "s")]) == 0
+    assert main(["sample", "--ckpt", str(ckpt), "--num", "12", "--batch-size", "8", "--output",
+                 str(tmp_path / "s")]) == 0
     mine = sorted(p.name for p in out.iterdir())
     assert mine == sorted(p.name for p in (tmp_path / "s").iterdir()) and len(mine) == 12
     for n in mine:
