@@ -344,6 +344,33 @@ def test_predict_writes_the_models_own_outputs(ckpts, tmp_path, name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["cyclegan", "stargan"])
+def test_predict_on_a_folder_of_images(ckpts, tmp_path, name):
+    """A folder of images (ImageFolderDataModule) goes through the model's translate in its default direction
+    (StarGAN: the official test row, every attribute 0 as in `ganlit translate`), one PNG named after each input."""
+    from ganlit.checkpoint import load_module
+
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        pixels = np.random.default_rng(i).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "photos" / f"p{i}.png")
+    cwd, record, out = fresh_dir(tmp_path, "predict"), tmp_path / "batches.pt", tmp_path / "out"
+    cls = type(_models()[name][0]())
+    assert main(["predict", "--model", f"{cls.__module__}.{cls.__name__}", "--data", "ganlit.data.ImageFolderDataModule",
+                 "--data.init_args.root", str(tmp_path / "photos"), "--data.init_args.image_size", "16",
+                 "--data.init_args.num_workers", "0", "--ckpt_path", str(ckpts[name]), "--trainer.accelerator", "cpu",
+                 "--prediction.output_dir", str(out), f"--trainer.callbacks+={__name__}.RecordPredictBatches",
+                 f"--trainer.callbacks.path={record}"]) == 0
+    ((_, batch),) = torch.load(record, weights_only=False)
+    model, x = load_module(ckpts[name]), batch["image"]
+    with torch.no_grad():
+        expected = model.translate(x) if name == "cyclegan" else model.translate(x, c_org=torch.zeros(3, len(ATTRS)))
+    assert sorted(p.name for p in out.iterdir()) == ["p0.png", "p1.png", "p2.png"] and list(cwd.iterdir()) == []
+    for i, image in enumerate(expected):
+        assert np.array_equal(np.asarray(Image.open(out / f"p{i}.png")), rounded_uint8(image))
+
+
+@pytest.mark.slow
 def test_predict_equals_ganlit_sample_and_refuses_to_overwrite(ckpts, tmp_path):
     """With the same batch size, `ganlit predict` of a CGAN writes the files `ganlit sample` writes, byte for
     byte; a second predict into the same folder is refused (one line, exit 2) until --prediction.overwrite."""

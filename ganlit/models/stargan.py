@@ -254,8 +254,11 @@ class StarGAN(GANModule):
         return (tiles + 1) / 2, 1 + self.num_attrs
 
     def predict_images(self, batch: dict) -> dict[str, Tensor]:
-        """``ganlit predict``: the official test row of each image (input, then one translation per attribute)."""
-        return {"": self.translate(batch["image"], c_org=batch["label"].float())}
+        """``ganlit predict``: the official test row of each image (input, then one translation per attribute);
+        images without labels (a folder) are taken to have every attribute 0, as ``ganlit translate`` takes them."""
+        x = batch["image"]
+        labels = batch["label"].float() if "label" in batch else x.new_zeros(x.size(0), self.num_attrs)
+        return {"": self.translate(x, c_org=labels)}
 
     @torch.no_grad()
     def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:

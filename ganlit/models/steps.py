@@ -59,7 +59,11 @@ class EvaluationSteps:
 
     def predict_images(self, batch: Any) -> dict[str, Tensor]:
         """Per output name, the model's images for ``batch`` in [-1, 1]: by default the generated half of
-        :meth:`evaluation_images` (the translations, by the model's own ``translate``, that the metrics judge)."""
+        :meth:`evaluation_images` (the translations, by the model's own ``translate``, that the metrics judge); a
+        batch of a folder of images (:class:`ganlit.data.ImageFolderDataModule`: ``image``, ``path``) goes through
+        ``translate(image)`` in its default direction, as ``ganlit translate`` does."""
+        if isinstance(batch, dict) and "image" in batch and set(batch) <= {"image", "path"}:
+            return {"": self.translate(batch["image"])}
         return {direction: fake for direction, (_real, fake) in self.evaluation_images(batch).items()}
 
     # ----------------------------------------------------------------- Lightning's steps
