@@ -1,4 +1,5 @@
-"""Callbacks and helpers around training: the run folder, last.ckpt and interrupts, sample grids."""
+"""Callbacks and helpers around training: the run folder, last.ckpt and interrupts, sample grids, the prediction
+writer of ``ganlit predict``."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from typing import Any, Optional
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 import torchvision.utils as vutils
 from PIL import Image
 from torch import Tensor
 
+from ganlit.errors import UsageError
 from ganlit.run_config import RUN_DIR_ENV
 from ganlit.utils.atomic import atomic_write_bytes
 
@@ -212,3 +214,103 @@ def wandb_run_id(trainer: L.Trainer) -> Optional[str]:
         if type(logger).__name__ == "WandbLogger":
             return str(logger.version) if logger.version is not None else None
     return None
+
+
+# ----------------------------------------------------------------------------- predictions
+class PredictionsExistError(UsageError, FileExistsError):
+    """The prediction folder holds files that ``ganlit predict`` was not asked to replace."""
+
+
+def prediction_names(dataset: Any, conditional: bool) -> list[str]:
+    """The PNG name of each item of a predict dataset: the stem of its file (folders of images, paired files), else
+    ``<class>_<index>.png`` for the samples of a conditional model and ``<index>.png`` otherwise, as
+    ``ganlit sample`` and ``ganlit translate`` name them."""
+    from ganlit.data.base import SampleDataset
+    from ganlit.utils.outputs import image_names, output_names
+
+    files = getattr(dataset, "files", None)
+    if isinstance(files, (list, tuple)) and len(files) == len(dataset) and all(isinstance(f, (str, Path))
+                                                                                for f in files):
+        return output_names([Path(f) for f in files])
+    if conditional and isinstance(dataset, SampleDataset):
+        return image_names(list(dataset.labels), len(dataset))
+    return image_names(None, len(dataset))
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes what ``predict_step`` returns (per output name, images in [-1, 1]) as one PNG per item.
+
+    Output ``""`` goes to ``output_dir`` itself, any other (``AtoB``, ``BtoA``) to a sub-folder of that name; files
+    are named by :func:`prediction_names` and written atomically, quantised as ``ganlit translate`` and
+    ``ganlit sample`` do (``round((x + 1) / 2 * 255)``). The CLI adds it to every ``ganlit predict`` (its options are
+    the ``prediction:`` section, ``--prediction.output_dir`` / ``--prediction.overwrite``).
+
+    Args:
+        output_dir: the folder (default ``<trainer.default_root_dir>/predictions``: the checkpoint's run folder
+            when the checkpoint lies in one).
+        overwrite: write into a folder that already holds files (default: refuse before predicting anything).
+    """
+
+    def __init__(self, output_dir: Optional[str] = None, overwrite: bool = False) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir, self.overwrite = output_dir, overwrite
+        self.out: Optional[Path] = None
+        self.written = 0
+        self._names: dict[int, list[str]] = {}
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "predict":
+            return
+        out = Path(self.output_dir) if self.output_dir else Path(trainer.default_root_dir) / "predictions"
+        self.out, self.written, self._names = out, 0, {}
+        refusal = None
+        if trainer.is_global_zero:
+            if out.exists() and not out.is_dir():
+                refusal = f"prediction.output_dir {out} is a file, expected a folder"
+            elif out.is_dir() and any(out.iterdir()) and not self.overwrite:
+                refusal = (f"{out} already holds files; choose an empty folder (--prediction.output_dir DIR) or pass "
+                           "--prediction.overwrite true to replace them")
+        refusal = trainer.strategy.broadcast(refusal)
+        if refusal:
+            raise PredictionsExistError(refusal)
+
+    def _names_for(self, trainer: L.Trainer, pl_module: L.LightningModule, dataloader_idx: int) -> list[str]:
+        if dataloader_idx not in self._names:
+            loaders = trainer.predict_dataloaders
+            loader = loaders[dataloader_idx] if isinstance(loaders, (list, tuple)) else loaders
+            dataset = loader.dataset
+            names = prediction_names(dataset, bool(getattr(pl_module, "conditional", False)))
+            inputs = {Path(f).resolve() for f in getattr(dataset, "files", None) or []}
+            hit = next((n for n in names if (self.out / n).resolve() in inputs), None)
+            if hit is not None:
+                raise PredictionsExistError(f"{self.out / hit} would replace an input image; choose another "
+                                            "--prediction.output_dir")
+            self._names[dataloader_idx] = names
+        return self._names[dataloader_idx]
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
+                           batch_indices: Optional[Any], batch: Any, batch_idx: int, dataloader_idx: int) -> None:
+        from PIL import Image
+
+        from ganlit.utils.atomic import atomic_write
+        from ganlit.utils.outputs import rounded_uint8
+
+        names = self._names_for(trainer, pl_module, dataloader_idx)
+        loaders = trainer.predict_dataloaders
+        base = self.out / f"dataloader_{dataloader_idx}" if isinstance(loaders, (list, tuple)) and len(loaders) > 1 \
+            else self.out
+        for key, images in prediction.items():
+            if batch_indices:
+                indices = list(batch_indices)
+            else:  # a loader Lightning could not track: sequential batches of the loader's batch size
+                size = getattr(trainer.predict_dataloaders, "batch_size", None) or images.size(0)
+                indices = list(range(batch_idx * size, batch_idx * size + images.size(0)))
+            folder = base / key if key else base
+            for index, image in zip(indices, images):
+                picture = Image.fromarray(rounded_uint8(image))
+                atomic_write(folder / names[index], lambda f, p=picture: p.save(f, format="PNG"))
+                self.written += 1
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            print(f"ganlit predict: wrote {self.written} image(s) to {self.out}", flush=True)

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ganlit.ddp import find_unused_parameters
 from ganlit.quiet import discard_empty_wandb_run
-from ganlit.run_config import RUN_DIR_ENV, created_run, discard_created_run, resume_hint
+from ganlit.run_config import RUN_DIR_ENV, created_run, discard_created_run, link_data_to_model, resume_hint
 from ganlit.wandb_run import ensure_wandb_mode, finish_wandb_run
 
 # Subcommands beyond LightningCLI's, each a module in ganlit.commands with ``main(argv) -> int``.
@@ -30,11 +30,6 @@ EXTRA_COMMANDS = {
     "stylize": "Gatys neural style transfer of one image",
     "demo": "try a checkpoint or official weights in a local web page (ganlit[demo])",
 }
-
-# Facts a data module knows and a model needs: copied from the data module to the model's argument of the
-# same name whenever the model takes it, so a recipe states each fact once.
-LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr_names", "single_label")
-
 
 class GanlitArgumentParser(LightningArgumentParser):
     """LightningCLI's parser; a logger that requires a folder gets one before the config is checked, and a printed
@@ -107,31 +102,6 @@ def _keep_none() -> dict[str, bool]:
     return {"skip_unset": False} if (major, minor) >= (4, 49) else {"skip_none": False}
 
 
-def link_data_to_model(cfg: Any) -> dict[str, Any]:
-    """Copy ``LINKED_ATTRIBUTES`` from the configured data module to the model's init args (in place)."""
-    data_cfg, model_cfg = cfg.get("data"), cfg.get("model")
-    if data_cfg is None or model_cfg is None or not hasattr(data_cfg, "class_path"):
-        return {}
-    data_args = data_cfg.init_args.as_dict() if data_cfg.get("init_args") is not None else {}
-    from ganlit.data.base import GANDataModule
-    from ganlit.utils.imports import import_class
-
-    data_class = import_class(data_cfg.class_path, GANDataModule, "data.class_path")
-    try:
-        data = data_class(**data_args)  # data modules touch no files in __init__
-    except ValueError as err:
-        from ganlit.errors import ConfigError
-
-        raise ConfigError(f"{data_cfg.class_path}: {(str(err).strip().splitlines() or [''])[0]}") from None
-    linked = {}
-    for name in LINKED_ATTRIBUTES:
-        if hasattr(data, name) and model_cfg.get("init_args") is not None and name in model_cfg.init_args:
-            value = getattr(data, name)
-            model_cfg.init_args[name] = value
-            linked[name] = value
-    return linked
-
-
 class GanlitCLI(LightningCLI):
     """LightningCLI with subclass mode for models and data, no automatic optimizers, and data-to-model links."""
 
@@ -162,11 +132,21 @@ class GanlitCLI(LightningCLI):
             **kwargs,
         )
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+        self._preparing = subcommand  # add_arguments_to_parser adds the options of this subcommand
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":  # the writer has them on disk: Lightning need not keep them all in memory
+            parser.set_defaults({"return_predictions": False})
+        return parser
+
     def add_arguments_to_parser(self, parser: Any) -> None:
-        from ganlit.callbacks import LastCheckpoint
+        from ganlit.callbacks import LastCheckpoint, PredictionWriter
 
         # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
+        if getattr(self, "_preparing", None) == "predict":
+            # The `prediction:` section: where `ganlit predict` writes its PNGs (the writer is always there).
+            parser.add_lightning_class_args(PredictionWriter, "prediction")
 
     def _parse_ckpt_path(self) -> None:
         # Before the model's hyperparameters are read from --ckpt_path: for fit, resolve `last`, refuse a checkpoint
@@ -178,6 +158,10 @@ class GanlitCLI(LightningCLI):
             from ganlit.run_config import place_run
 
             place_run(self.config["fit"], self._argv)
+        elif subcommand in ("validate", "test", "predict"):
+            from ganlit.run_config import place_evaluation
+
+            place_evaluation(self.config[subcommand], subcommand, self._argv)
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
@@ -190,6 +174,8 @@ class GanlitCLI(LightningCLI):
         class_path = raw.get("_class_path")
         if class_path is not None:
             model_class(class_path, "hyper_parameters._class_path", ckpt_path)
+        elif ckpt.get("ganlit_class") is not None:  # saved by a plain Trainer (a notebook): its class is recorded
+            class_path = ckpt["ganlit_class"]
         hparams = checked_hyper_parameters(ckpt, ckpt_path)
         if not hparams:
             return
@@ -255,12 +241,24 @@ class GanlitCLI(LightningCLI):
         return trainer
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
-        from ganlit.callbacks import LastCheckpoint
+        from lightning.pytorch.callbacks import BasePredictionWriter
+
+        from ganlit.callbacks import LastCheckpoint, PredictionWriter
 
         if config.get("enable_checkpointing") is False:
             # `--trainer.enable_checkpointing false` turns off the `checkpoint:` section too (Lightning refuses both).
             callbacks = [c for c in callbacks if not isinstance(c, LastCheckpoint)]
-        return super()._instantiate_trainer(config, callbacks)
+        configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        if any(isinstance(c, BasePredictionWriter) for c in configured):
+            callbacks = [c for c in callbacks if not isinstance(c, PredictionWriter)]  # the user's writer instead
+        # Only a fit records its config (in its run folder); validate/test/predict write no config file anywhere.
+        save_config, self.save_config_callback = self.save_config_callback, (
+            self.save_config_callback if self.subcommand == "fit" else None)
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        finally:
+            self.save_config_callback = save_config
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -277,22 +275,33 @@ class GanlitCLI(LightningCLI):
     def before_fit(self) -> None:
         from ganlit.callbacks import LastCheckpoint
 
-        data = self.datamodule
-        if data is not None and not getattr(data, "download", False):
-            # Lightning starts the loggers (a W&B run) before it sets the data up: a missing or malformed dataset
-            # is found here first. A download is left to Lightning's prepare_data, which runs it on one process.
-            data.setup("fit")
-
+        self._set_data_up("fit")
         for callback in self.trainer.callbacks:
             if isinstance(callback, LastCheckpoint):
                 callback.resume_command = list(self._argv)
 
+    def _set_data_up(self, stage: str) -> None:
+        # Lightning starts the loggers (a W&B run) before it sets the data up: a missing or malformed dataset is
+        # found here first. A download is left to Lightning's prepare_data, which runs it on one process.
+        data = self.datamodule
+        if data is not None and not getattr(data, "download", False):
+            data.setup(stage)
+
+    def before_validate(self) -> None:
+        self._set_data_up("validate")
+
+    def before_test(self) -> None:
+        self._set_data_up("test")
+
+    def before_predict(self) -> None:
+        self._set_data_up("predict")
+
 
 LIGHTNING_COMMANDS = {
     "fit": "train a model (ganlit fit --config recipes/quickstart.yaml)",
-    "validate": "run the validation loop of a checkpoint",
-    "test": "run the test loop of a checkpoint",
-    "predict": "write a model's predictions (GAN/CGAN samples)",
+    "validate": "a checkpoint's losses and the recipe's metrics (FID ...) on the val split",
+    "test": "a checkpoint's losses and the recipe's metrics (FID ...) on the test split",
+    "predict": "write a model's predictions as PNGs (samples, or translations of the test split)",
 }
 
 
@@ -352,13 +361,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         if isinstance(err, OSError) and not isinstance(err, UsageError):
             err = disk_error(err, err.filename or "a file")  # a full or read-only disk, else a bug: re-raised
             if not isinstance(err, DiskError):
+                discard_empty_wandb_run()
                 raise
+        discard_empty_wandb_run()
         if debug():
             raise
-        discard_empty_wandb_run()
         if isinstance(err, DiskError) and command == "fit":
             err = DiskError(f"{err}{resume_hint(argv)}")
         return report(command, err)
+    except Exception:  # a bug: its traceback follows, and the command leaves no empty W&B run behind
+        discard_empty_wandb_run()
+        raise
     finally:
         from ganlit.runlock import release
 

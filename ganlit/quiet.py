@@ -18,6 +18,8 @@ from pathlib import Path
 KNOWN_WARNINGS = (
     # GANModule computes its metrics in callbacks; the data modules offer val_dataloader for them and for users.
     (r".*val_dataloader.* but have no `validation_step`", "ganlit's evaluation runs in a callback"),
+    # GANModule's validation_step serves `ganlit validate`; fit runs no validation loop (ganlit.models.steps).
+    (r"You defined a `validation_step` but have no `val_dataloader`", "fit has no validation loop on purpose"),
     # GANModule moves batches to the device itself (on_after_batch_transfer), on purpose.
     (r".*overridden `on_after_batch_transfer` in `LightningModule`", "GANModule's own batch transfer"),
     # Lightning's own use of a torch API that torch deprecated; nothing in the user's code.
@@ -78,8 +80,8 @@ def discard_empty_wandb_run() -> None:
     if logged or not offline or not run_dir.is_dir():
         return
     shutil.rmtree(run_dir, ignore_errors=True)
-    latest = run_dir.parent / "latest-run"
-    if latest.is_symlink() and not latest.exists():
-        latest.unlink()
+    for link in (run_dir.parent / "latest-run", run_dir.parent / "debug.log", run_dir.parent / "debug-internal.log"):
+        if link.is_symlink() and not link.exists():  # they pointed into the run just removed
+            link.unlink()
     if run_dir.parent.is_dir() and not any(run_dir.parent.iterdir()):
         run_dir.parent.rmdir()

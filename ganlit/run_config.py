@@ -240,3 +240,93 @@ def discard_created_run() -> None:
         first_new = created[1]
         if first_new.is_dir() and not any(p.is_file() or p.is_symlink() for p in first_new.rglob("*")):
             shutil.rmtree(first_new, ignore_errors=True)  # the empty folders this fit made for its root
+
+
+def _explicit(argv: Optional[list[str]], *keys: str) -> bool:
+    """Whether the command line sets one of ``keys`` (dotted, e.g. ``trainer.default_root_dir``)."""
+    return any(a == f"--{key}" or a.startswith(f"--{key}=") for a in argv or [] for key in keys)
+
+
+def place_evaluation(cfg: Any, subcommand: str, command: Optional[list[str]] = None) -> Optional[Path]:
+    """Point a ``validate``/``test``/``predict`` config (in place) at the run folder of its checkpoint; return it.
+
+    ``--ckpt_path last`` is the newest ``version_<n>/checkpoints/last.ckpt`` under ``trainer.default_root_dir``; a
+    checkpoint inside a run folder makes that folder the ``default_root_dir`` (unless the command line sets one), so
+    predictions and logs land beside the run, never in the working directory. A missing file, or a checkpoint of
+    another model class than the config's, is refused in one line (``ResumeError``). Loggers write under the run
+    folder (TensorBoard/CSV in ``<run>/<subcommand>/version_<n>``, never over fit's files); ``predict`` logs nothing,
+    so it opens no logger (no empty W&B run).
+    """
+    from ganlit.runs import ResumeError, read_saved_run
+
+    trainer = cfg.trainer
+    ckpt = cfg.get("ckpt_path")
+    run = None
+    if ckpt == "last":
+        root = Path(trainer.get("default_root_dir") or ".")
+        found = [v / "checkpoints" / "last.ckpt" for v in reversed(versions(root))
+                 if (v / "checkpoints" / "last.ckpt").is_file()]
+        if not found:
+            raise ResumeError(f"--ckpt_path last: no run under {root} has a checkpoints/last.ckpt")
+        ckpt = cfg.ckpt_path = str(found[0])
+    if ckpt is not None and ckpt not in ("best", "hpc", "registry"):
+        if not Path(ckpt).is_file():
+            raise ResumeError(f"--ckpt_path {ckpt}: no such file")
+        saved = read_saved_run(ckpt)
+        model = cfg.get("model")
+        check_class(saved, getattr(model, "class_path", None) if model is not None else None)
+        run = saved.run_dir
+        if run is not None and not _explicit(command, "trainer.default_root_dir"):
+            trainer.default_root_dir = str(run)
+        if run is not None:  # the checkpoint callbacks' state in the file refers to this folder (they save nothing)
+            for callback in _as_list(trainer.get("callbacks")):
+                args = callback.get("init_args") if hasattr(callback, "get") else None
+                if args is not None and args.get("dirpath", "") is None and "ModelCheckpoint" in str(
+                        callback.get("class_path", "")):
+                    args.dirpath = str(run / "checkpoints")
+            if cfg.get("checkpoint") is not None and cfg.checkpoint.get("dirpath") is None:
+                cfg.checkpoint.dirpath = str(run / "checkpoints")
+    if subcommand == "predict":
+        trainer.logger = False
+        return run
+    out = str(trainer.get("default_root_dir") or ".")
+    for logger in _as_list(trainer.get("logger")):
+        args = logger.get("init_args") if hasattr(logger, "get") else None
+        if args is None:
+            continue
+        if "save_dir" in args and not _explicit(command, "trainer.logger.init_args.save_dir",
+                                                "trainer.logger.save_dir"):
+            args.save_dir = out
+        if str(logger.get("class_path", "")).endswith(("TensorBoardLogger", "CSVLogger")):
+            args.name = subcommand
+    return run
+
+
+# Facts a data module knows and a model needs: copied from the data module to the model's argument of the
+# same name whenever the model takes it, so a recipe states each fact once.
+LINKED_ATTRIBUTES = ("image_size", "channels", "num_classes", "num_attrs", "attr_names", "single_label")
+
+
+def link_data_to_model(cfg: Any) -> dict[str, Any]:
+    """Copy ``LINKED_ATTRIBUTES`` from the configured data module to the model's init args (in place)."""
+    data_cfg, model_cfg = cfg.get("data"), cfg.get("model")
+    if data_cfg is None or model_cfg is None or not hasattr(data_cfg, "class_path"):
+        return {}
+    data_args = data_cfg.init_args.as_dict() if data_cfg.get("init_args") is not None else {}
+    from ganlit.data.base import GANDataModule
+    from ganlit.utils.imports import import_class
+
+    data_class = import_class(data_cfg.class_path, GANDataModule, "data.class_path")
+    try:
+        data = data_class(**data_args)  # data modules touch no files in __init__
+    except ValueError as err:
+        from ganlit.errors import ConfigError
+
+        raise ConfigError(f"{data_cfg.class_path}: {(str(err).strip().splitlines() or [''])[0]}") from None
+    linked = {}
+    for name in LINKED_ATTRIBUTES:
+        if hasattr(data, name) and model_cfg.get("init_args") is not None and name in model_cfg.init_args:
+            value = getattr(data, name)
+            model_cfg.init_args[name] = value
+            linked[name] = value
+    return linked

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
-import torch
 from PIL import Image
 from torch import Tensor, nn
+
+from ganlit.utils.outputs import rounded_uint8  # noqa: F401  (re-exported: the commands import it from here)
 
 PREPROCESS = ("keep", "none", "resize_and_crop", "scale_width")
 
@@ -102,9 +103,3 @@ def official_pix2pix_uint8(image: Tensor) -> np.ndarray:
         array = np.tile(array, (3, 1, 1))
     return ((np.transpose(array, (1, 2, 0)) + 1) / 2.0 * 255.0).astype(np.uint8)
 
-
-def rounded_uint8(image: Tensor) -> np.ndarray:
-    """``round((x + 1) / 2 * 255)`` clamped to [0, 255]: StarGAN's ``denorm`` + ``save_image``, and ganlit's own."""
-    unit = ((image.detach().cpu().float() + 1) / 2).clamp(0, 1)
-    array = unit.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return array[..., 0] if array.shape[2] == 1 else array

@@ -9,6 +9,9 @@ from typing import Optional
 import torch
 
 from ganlit.errors import UsageError, command
+from ganlit.utils.outputs import image_names
+
+__all__ = ["image_names", "main", "parse_labels", "save_png", "write_samples"]
 
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
@@ -38,21 +41,6 @@ def parse_labels(text: Optional[str], num_classes: int) -> list[int]:
         raise UsageError(f"--labels {text}: {'class ' + str(bad[0]) if bad else 'no class'} given; the checkpoint "
                          f"has {num_classes} classes, so each label must lie in 0..{num_classes - 1}")
     return classes
-
-
-def image_names(labels: Optional[list[int]], num: int) -> list[str]:
-    """File names sorting in sample order: ``<class>_<index>.png`` (conditional) or ``<index>.png``, zero-padded."""
-    if labels is None:
-        width = len(str(max(num - 1, 0)))
-        return [f"{i:0{width}d}.png" for i in range(num)]
-    counts: dict[int, int] = {}
-    names = []
-    width = len(str(max(max(labels), 0)))
-    index_width = len(str(max(sum(1 for c in labels if c == k) for k in set(labels)) - 1))
-    for c in labels:
-        names.append(f"{c:0{width}d}_{counts.get(c, 0):0{index_width}d}.png")
-        counts[c] = counts.get(c, 0) + 1
-    return names
 
 
 def write_samples(model: torch.nn.Module, num: int, out: Path, seed: int = 0, classes: Optional[list[int]] = None,

@@ -39,8 +39,9 @@ from ganlit.commands.translators import (
     parse_assignments,
 )
 from ganlit.errors import UsageError, command, report
+from ganlit.utils.outputs import output_names
 
-__all__ = ["build_parser", "main", "parse_assignments", "load_translator", "translate_files"]
+__all__ = ["build_parser", "main", "output_names", "parse_assignments", "load_translator", "translate_files"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,22 +135,6 @@ def batches(files: list[Path], preprocess: Callable[[Image.Image], Tensor], batc
             good = [(i, x, size) for i, x, _, size in items if x is not None and tuple(x.shape) == shape]
             yield ([i for i, _, _ in good], (torch.stack([x for _, x, _ in good]) if good else None),
                    bad if n == 0 else [], [size for _, _, size in good])
-
-
-def output_names(files: list[Path]) -> list[str]:
-    """``<stem>.png`` per input; inputs sharing a stem (``a.jpg``, ``a.png``) get ``<stem>_<ext>.png`` after
-    the first."""
-    names, used = [], set()
-    for path in files:
-        name = f"{path.stem}.png"
-        if name in used:
-            name = f"{path.stem}_{path.suffix.lstrip('.').lower()}.png"
-        n = 1
-        while name in used:
-            name, n = f"{path.stem}_{n}.png", n + 1
-        used.add(name)
-        names.append(name)
-    return names
 
 
 def translate_files(translator: Translator, files: list[Path], out_dir: Path, batch_size: int, device: str,

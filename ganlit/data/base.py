@@ -98,6 +98,27 @@ def usable_workers(asked: int) -> int:
     return max(0, min(asked, cores))
 
 
+class SampleDataset(Dataset):
+    """The predict "dataset" of the sampling papers (GAN, CGAN): item ``i`` is ``{"seed": seed + i, "label": i mod
+    num_classes}``, the noise seed and the class of one sample (the classes cycle as ``ganlit sample`` cycles them).
+
+    The model draws a batch's noise from the seed of its first item (:meth:`ganlit.models.GAN.predict_images`), so
+    ``ganlit predict`` with batch size B writes the images ``ganlit sample --seed S --batch-size B`` writes.
+    """
+
+    def __init__(self, num: int, num_classes: int = 1, seed: int = 0) -> None:
+        if not isinstance(num, int) or num < 1:
+            raise ValueError(f"predict_samples={num!r}: expected an integer >= 1")
+        self.num, self.num_classes, self.seed = num, max(1, num_classes), seed
+        self.labels = [i % self.num_classes for i in range(num)]
+
+    def __len__(self) -> int:
+        return self.num
+
+    def __getitem__(self, index: int) -> dict:
+        return {"seed": torch.tensor(self.seed + index), "label": torch.tensor(self.labels[index])}
+
+
 def _once_per_stage(setup: Callable[..., None]) -> Callable[..., None]:
     """``setup(stage)`` runs once per stage: the CLI sets the data up before the loggers start (so a data error
     leaves no logger run behind), and Lightning's own call afterwards finds it done."""

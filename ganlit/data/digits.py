@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ganlit.data.base import GANDataModule
+from ganlit.data.base import GANDataModule, SampleDataset
 from ganlit.data.digits_judges import (
     JUDGE_VERSION,
     DigitJudge,
@@ -135,6 +135,8 @@ class DigitsDataModule(GANDataModule):
         source, target: the domains of a paired task (default outline -> plain).
         domain_a, domain_b: the domains of an unpaired task (default plain <-> red).
         channels: 1 (grey) or 3 for the ``generate`` task; the other tasks are RGB.
+        predict_samples: images ``ganlit predict`` generates for the ``generate`` task (a :class:`SampleDataset`);
+            the other tasks predict on the test split.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class DigitsDataModule(GANDataModule):
         seed: int = 0,
         root: str = "data",
         download: bool = False,
+        predict_samples: int = 64,
     ) -> None:
         super().__init__(root=root, batch_size=batch_size, num_workers=num_workers, image_size=image_size,
                          download=download, seed=seed)
@@ -162,6 +165,9 @@ class DigitsDataModule(GANDataModule):
         self.num_classes = 10
         self.attr_names = list(ATTRS)
         self.num_attrs = len(ATTRS)
+        if not isinstance(predict_samples, int) or predict_samples < 1:
+            raise ValueError(f"data.init_args.predict_samples={predict_samples!r}: expected an integer >= 1")
+        self.predict_samples = predict_samples
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.train_set is not None:
@@ -173,3 +179,5 @@ class DigitsDataModule(GANDataModule):
         self.train_set = DigitsDataset(ink=ink[train], labels=labels[train], **kw)
         self.test_set = DigitsDataset(ink=ink[test], labels=labels[test], **kw)
         self.val_set = self.test_set
+        if self.task == "generate":
+            self.predict_set = SampleDataset(self.predict_samples, self.num_classes, self.seed)

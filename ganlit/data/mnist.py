@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ganlit.errors import UsageError
-from ganlit.data.base import GANDataModule
+from ganlit.data.base import GANDataModule, SampleDataset
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
@@ -39,15 +39,19 @@ class _MNISTDict(Dataset):
 class MNISTDataModule(GANDataModule):
     """MNIST (LeCun et al. 1998) in torchvision's layout ``<root>/MNIST/raw/``: 60,000 train / 10,000 test digits.
 
-    ``image_size`` 28 is the papers'; 32 suits the DCGAN networks (a power of two).
+    ``image_size`` 28 is the papers'; 32 suits the DCGAN networks (a power of two). ``ganlit predict`` generates
+    ``predict_samples`` images (a :class:`ganlit.data.base.SampleDataset`).
     """
 
     def __init__(self, root: str = "data", batch_size: int = 64, num_workers: int = 4, image_size: int = 32,
-                 download: bool = False, seed: int = 0) -> None:
+                 download: bool = False, seed: int = 0, predict_samples: int = 64) -> None:
         super().__init__(root=root, batch_size=batch_size, num_workers=num_workers, image_size=image_size,
                          download=download, seed=seed)
         self.channels = 1
         self.num_classes = 10
+        if not isinstance(predict_samples, int) or predict_samples < 1:
+            raise ValueError(f"data.init_args.predict_samples={predict_samples!r}: expected an integer >= 1")
+        self.predict_samples = predict_samples
 
     def prepare_data(self) -> None:
         if self.download:
@@ -69,6 +73,9 @@ class MNISTDataModule(GANDataModule):
             )
 
     def setup(self, stage: Optional[str] = None) -> None:
+        if stage == "predict":  # samples need no files
+            self.predict_set = SampleDataset(self.predict_samples, self.num_classes, self.seed)
+            return
         if self.train_set is not None:
             return
         self._check_files()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, Optional, Union
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torch.utils.data import Dataset
@@ -24,6 +25,10 @@ class Evaluation(L.Callback):
     images; their metrics are logged as ``val/fid``, ``val/kid_mean``, ``val/kid_std``, ``val/is_mean``,
     ``val/is_std`` (``val/digits_fid`` ... with ``features="digits"``), per direction for translation
     models (``val/fid_AtoB``) with ``val/fid`` their mean, so a ModelCheckpoint can monitor one key.
+
+    ``ganlit validate`` / ``ganlit test`` (``trainer.validate`` / ``trainer.test``) evaluate once, at the end of their
+    loop, with the same protocol (features, counts, seed) on the loop's own split: the data module's ``val_set``
+    logged as ``val/...``, its ``test_set`` logged as ``test/...``; ``split`` only chooses the split of fit.
 
     Args:
         features: ``"inception"``, ``"digits"`` or an ``nn.Module`` (images in [-1, 1] -> features).
@@ -74,7 +79,7 @@ class Evaluation(L.Callback):
         self._summarised: set[str] = set()  # the keys already given their W&B summary
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit" or self.features is not None:
+        if stage not in ("fit", "validate", "test") or self.features is not None:
             return
         if trainer.fast_dev_run:
             rank_zero_info("ganlit.metrics: evaluation skipped under fast_dev_run")
@@ -100,25 +105,34 @@ class Evaluation(L.Callback):
         if self.every_n_steps and it % self.every_n_steps == 0:
             self.run(trainer, pl_module, on_step=True)
 
-    def _dataset(self, trainer: L.Trainer) -> tuple[Dataset, str, dict[str, Any]]:
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.VALIDATING:  # in fit, the epoch/step hooks above evaluate
+            self.run(trainer, pl_module, split="val", prefix="val")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.run(trainer, pl_module, split="test", prefix="test")
+
+    def _dataset(self, trainer: L.Trainer, wanted_split: str) -> tuple[Dataset, str, dict[str, Any]]:
         dm = trainer.datamodule
         if dm is None:
             raise RuntimeError("ganlit.metrics.Evaluation needs a data module (trainer.fit(model, datamodule=...))")
-        wanted = f"{self.split}_set"
+        wanted = f"{wanted_split}_set"
         if getattr(dm, wanted, None) is None:
-            dm.setup("validate" if self.split == "val" else "test")
-        dataset, split = getattr(dm, wanted, None), self.split
-        if self.split == "val" and (dataset is None or dataset is getattr(dm, "test_set", None)):
+            dm.setup("validate" if wanted_split == "val" else "test")
+        dataset, split = getattr(dm, wanted, None), wanted_split
+        if wanted_split == "val" and (dataset is None or dataset is getattr(dm, "test_set", None)):
             dataset, split = dm.test_set, "test"  # say which split really served
         if dataset is None:
-            raise RuntimeError(f"{type(dm).__name__} has no {self.split} split to evaluate on")
+            raise RuntimeError(f"{type(dm).__name__} has no {wanted_split} split to evaluate on")
         return dataset, split, describe_data(dm)
 
-    def run(self, trainer: L.Trainer, pl_module: L.LightningModule, on_step: bool = False) -> Optional[EvalResult]:
-        """Evaluate now and log the numbers (every rank takes part; see the module docstring)."""
+    def run(self, trainer: L.Trainer, pl_module: L.LightningModule, on_step: bool = False,
+            split: Optional[str] = None, prefix: str = "val") -> Optional[EvalResult]:
+        """Evaluate now on ``split`` (default: the configured one) and log the numbers as ``<prefix>/<metric>``
+        (every rank takes part; see the class docstring)."""
         if self.features is None or trainer.sanity_checking:
             return None
-        dataset, split, data_key = self._dataset(trainer)
+        dataset, split, data_key = self._dataset(trainer, split or self.split)
         result = evaluate_model(pl_module, dataset, self.features, split=split, data_key=data_key,
                                 num_samples=self.num_samples, num_real=self.num_real, device=pl_module.device,
                                 dist=Dist.from_trainer(trainer), **self.options)
@@ -128,11 +142,11 @@ class Evaluation(L.Callback):
             self._summarised.update(new)
             define_wandb_summaries(trainer.loggers, new, self.features.prefix)
         for key, value in result.metrics.items():
-            pl_module.log(f"val/{key}", value, on_step=on_step, on_epoch=not on_step,
+            pl_module.log(f"{prefix}/{key}", value, on_step=on_step, on_epoch=not on_step,
                           sync_dist=trainer.world_size > 1, prog_bar=key == f"{self.features.prefix}fid")
         self._log_protocol(trainer, result.protocol, list(result.metrics))
         shown = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items() if not k.endswith("_std"))
-        rank_zero_info(f"ganlit.metrics: epoch {trainer.current_epoch} iteration "
+        rank_zero_info(f"ganlit.metrics: {split} split, epoch {trainer.current_epoch} iteration "
                        f"{int(getattr(pl_module, 'iteration', trainer.global_step))}: {shown}")
         return result
 

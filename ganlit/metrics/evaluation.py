@@ -18,7 +18,7 @@ from ganlit.metrics.scores import CACHE_VERSION, RealFeatureCache, compute_metri
 
 
 _SKIP_ATTRS = {"batch_size", "num_workers", "pin_memory", "prepare_data_per_node", "download", "trainer",
-               "allow_zero_length_dataloader_with_multiple_devices"}
+               "allow_zero_length_dataloader_with_multiple_devices", "predict_samples"}
 
 
 def describe_data(datamodule: Any) -> dict[str, Any]:

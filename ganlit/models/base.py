@@ -29,6 +29,7 @@ from ganlit.errors import UsageError
 from ganlit.facts import training_facts
 from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
+from ganlit.models.steps import EvaluationSteps
 
 Phase = Literal["D", "G"]
 
@@ -91,8 +92,10 @@ def parse_cadence(cadence: Optional[str], n_critic: int, order: str) -> list[str
     return pattern
 
 
-class GANModule(L.LightningModule):
+class GANModule(EvaluationSteps, L.LightningModule):
     """Base LightningModule for the alternating adversarial training of Goodfellow et al. (2014), Alg. 1.
+
+    Validation, test and prediction (``ganlit validate``/``test``/``predict``): see :mod:`ganlit.models.steps`.
 
     Args:
         lr_g, lr_d: Adam learning rates of the generator(s) and the discriminator(s).
@@ -202,6 +205,8 @@ class GANModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self._ensure_ema()
+        if stage == "fit":
+            self._hide_validation_in_fit()
         check_image_size(self, training_facts(self).get("image_size"))  # fail now, not in the first step
         if self.channels_last:
             self.to(memory_format=torch.channels_last)

@@ -176,7 +176,8 @@ class CycleGAN(GANModule):
     def discriminator_loss(self, batch: dict, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         logs, total = {}, 0.0
         for domain, official in (("A", "loss_D_B"), ("B", "loss_D_A")):  # the official netD_A judges domain B
-            fake = self.pools[domain].query(out[f"fake_{domain}"])
+            # The pool is part of training; a held-out batch (validate/test, eval mode) is judged on its own fakes.
+            fake = self.pools[domain].query(out[f"fake_{domain}"]) if self.training else out[f"fake_{domain}"].detach()
             real_logit = self.discriminators[domain](batch[domain])
             fake_logit = self.discriminators[domain](fake)
             # Halved, as the paper does, so D learns more slowly than G.

@@ -103,6 +103,16 @@ class GAN(GANModule):
         nets.train(was)
         return {"": (real, fake)}
 
+    def predict_images(self, batch: dict) -> dict[str, Tensor]:
+        """``ganlit predict``: :meth:`sample` for a batch of :class:`ganlit.data.SampleDataset` (its ``seed`` and, for
+        conditional models, ``label``); the noise of the batch is drawn from the seed of its first item, as
+        ``ganlit sample`` draws a batch. A batch of real images gets as many samples, from a random draw."""
+        seeds = batch.get("seed")
+        n = len(seeds) if seeds is not None else batch["image"].size(0)
+        labels = batch.get("label") if self.conditional else None
+        images, _ = self.sample(n, labels, seed=int(seeds[0]) if seeds is not None else None)
+        return {"": images}
+
     def sample_images(self):
         nets = self.sampling_nets()
         was = nets.training

@@ -319,6 +319,13 @@ class PairedCycleGAN(GANModule):
         grid = torch.cat([self.fixed_x, self.fixed_y, fake_y, fake_x])
         return (grid.clamp(-1, 1) + 1) / 2, self.fixed_x.size(0)
 
+    def predict_images(self, batch: dict) -> dict[str, Tensor]:
+        """``ganlit predict``: transfer and removal of the test pairs (as evaluated); a folder of faces, with no
+        reference to take makeup from, gets its makeup removed."""
+        if "x" not in batch:
+            return {"BtoA": self.translate(batch["image"], remove=True)}
+        return super().predict_images(batch)
+
     @torch.no_grad()
     def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
         """``AtoB``: (real makeup faces, sources wearing their makeup); ``BtoA``: (real bare faces, removals)."""

@@ -253,6 +253,13 @@ class StarGAN(GANModule):
         tiles = rows.unflatten(3, (1 + self.num_attrs, self.fixed_image.size(-1))).permute(0, 3, 1, 2, 4).flatten(0, 1)
         return (tiles + 1) / 2, 1 + self.num_attrs
 
+    def predict_images(self, batch: dict) -> dict[str, Tensor]:
+        """``ganlit predict``: the official test row of each image (input, then one translation per attribute);
+        images without labels (a folder) are taken to have every attribute 0, as ``ganlit translate`` takes them."""
+        x = batch["image"]
+        labels = batch["label"].float() if "label" in batch else x.new_zeros(x.size(0), self.num_attrs)
+        return {"": self.translate(x, c_org=labels)}
+
     @torch.no_grad()
     def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
         """Real test images and one translation of each: image ``j`` of the batch goes to the ``j mod K``-th
