@@ -16,7 +16,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from tqdm.auto import tqdm
 
@@ -137,11 +137,13 @@ def check_digests(path: Path, expected: dict[str, Optional[str]], url: str,
 
 
 def fetch_checked(url: str, target: Path, desc: str, expected: dict[str, Optional[str]],
-                  sha256_prefix: Optional[str] = None, hint: str = "") -> dict[str, str]:
+                  sha256_prefix: Optional[str] = None, hint: str = "",
+                  validate: Optional[Callable[[Path], None]] = None) -> dict[str, str]:
     """Fetch ``url`` to ``target`` through ``<target>.part`` (resumed where it came from the same URL), check it
     and only then rename it to ``target``; return its digests.
 
-    ``hint`` is appended as is to a transfer error (how to get the file without this command). A file that fails a check
+    ``hint`` is appended as is to a transfer error (how to get the file without this command). ``validate`` looks
+    at the checked file before it is renamed and raises :class:`DownloadError` to refuse it (e.g. not a state dict). A file that fails a check
     is removed with its sidecar; an interrupted transfer keeps ``.part`` and its sidecar for the rerun.
     Raises :class:`DownloadError`, or a one-line ``DiskError`` when the disk refuses the bytes.
     """
@@ -158,6 +160,8 @@ def fetch_checked(url: str, target: Path, desc: str, expected: dict[str, Optiona
         raise disk_error(error, part, hint="free space and rerun to resume") from None
     try:
         digests = check_digests(part, expected, url, sha256_prefix)
+        if validate is not None:
+            validate(part)
     except DownloadError:
         remove_with_origin(part)
         raise
