@@ -155,6 +155,8 @@ def fetch_checked(url: str, target: Path, desc: str, expected: dict[str, Optiona
         record_origin(part, url)
         fetch(url, part, desc)
     except DownloadError as error:
+        if not part.exists() or not part.stat().st_size:  # nothing received (HTTP 404, no route): nothing to resume
+            remove_with_origin(part)
         raise DownloadError(f"{error}{hint}") from None
     except OSError as error:
         raise disk_error(error, part, hint="free space and rerun to resume") from None

@@ -154,7 +154,7 @@ def download_weights(name: str, base_url: Optional[str] = None, sha256: Optional
         print(f"{key}: already in place at {dest} (--force fetches it again)", file=sys.stderr)
         return dest
     url = weights_url(key, base_url)
-    hint = (f"\nWithout network access, fetch {url} elsewhere and place "
+    hint = (f"; without network access, fetch {url} elsewhere and place "
             f"{'its ' + source.member if source.member else 'it'} at {dest}.")
     expected = {"sha256": sha256 or source.sha256, "md5": None}
     fetched = dest if source.member is None else dest.with_name(f".{source.filename}")
