@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ganlit.errors import UsageError
 from ganlit.utils.atomic import disk_error
 
-__all__ = ["CHUNK", "DownloadError", "check_digests", "fetch", "fetch_checked", "origin", "part_of",
+__all__ = ["CHUNK", "DownloadError", "check_digests", "fetch", "fetch_checked", "origin", "origin_file", "part_of",
            "record_origin", "remove_with_origin"]
 
 CHUNK = 1 << 16
@@ -143,8 +143,9 @@ def fetch_checked(url: str, target: Path, desc: str, expected: dict[str, Optiona
     and only then rename it to ``target``; return its digests.
 
     ``hint`` is appended as is to a transfer error (how to get the file without this command). ``validate`` looks
-    at the checked file before it is renamed and raises :class:`DownloadError` to refuse it (e.g. not a state dict). A file that fails a check
-    is removed with its sidecar; an interrupted transfer keeps ``.part`` and its sidecar for the rerun.
+    at the checked file before it is renamed and raises :class:`DownloadError` to refuse it (e.g. not a state
+    dict). A file that fails a check is removed with its sidecar; an interrupted transfer keeps ``.part`` and its
+    sidecar for the rerun, and one that received nothing leaves neither.
     Raises :class:`DownloadError`, or a one-line ``DiskError`` when the disk refuses the bytes.
     """
     part = part_of(target)

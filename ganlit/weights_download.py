@@ -72,10 +72,11 @@ def name_hash(filename: str) -> Optional[str]:
 def _table() -> dict[str, WeightsSource]:
     table = {
         "inception": WeightsSource(
-            INCEPTION_URL, INCEPTION_FILE, "Inception-v3 FID weights (torch-fidelity)", "FID / IS / KID: ganlit.metrics, ganlit evaluate",
-            sha256_prefix=name_hash(INCEPTION_FILE)),
+            INCEPTION_URL, INCEPTION_FILE, "Inception-v3 FID weights (torch-fidelity)",
+            "FID / IS / KID: ganlit.metrics, ganlit evaluate", sha256_prefix=name_hash(INCEPTION_FILE)),
         "vgg19": WeightsSource(
-            VGG19_URL, VGG19_FILENAME, "VGG-19 ImageNet weights (torchvision)", "style transfer: ganlit stylize, ganlit.models.StyleTransfer",
+            VGG19_URL, VGG19_FILENAME, "VGG-19 ImageNet weights (torchvision)",
+            "style transfer: ganlit stylize, ganlit.models.StyleTransfer",
             size="548.1 MB", sha256_prefix=name_hash(VGG19_FILENAME)),  # the size torchvision's weight table gives
     }
     for kind in OFFICIAL_KINDS:

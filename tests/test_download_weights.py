@@ -219,9 +219,9 @@ def test_missing_weights_errors_name_the_download_line(hub, tmp_path, capsys):
     cases = [
         (resolve_inception_weights, "ganlit download inception"),
         (VGG19Features.from_pretrained, "ganlit download vgg19"),
-        (lambda: resolve_official("pix2pix", "facades_label2photo"), "ganlit download official:pix2pix/facades_label2photo"),
-        (lambda: resolve_official("cyclegan", "horse2zebra"), "ganlit download official:cyclegan/horse2zebra"),
-        (lambda: resolve_official("stargan", "celeba-128x128-5attrs"), "ganlit download official:stargan/celeba-128x128-5attrs"),
+        *[(lambda kind=kind, name=name: resolve_official(kind, name), f"ganlit download official:{kind}/{name}")
+          for kind, name in (("pix2pix", "facades_label2photo"), ("cyclegan", "horse2zebra"),
+                             ("stargan", "celeba-128x128-5attrs"))],
     ]
     for load, line in cases:
         with pytest.raises(MissingWeightsError) as info:
