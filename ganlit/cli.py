@@ -24,7 +24,7 @@ from ganlit.wandb_run import ensure_wandb_mode, finish_wandb_run
 EXTRA_COMMANDS = {
     "sample": "write generated images of a GAN/CGAN checkpoint",
     "translate": "translate a folder of images with a checkpoint or official weights",
-    "download": "download a dataset from its official URL",
+    "download": "download a dataset or pretrained weights from its official URL",
     "evaluate": "FID/KID/IS of a checkpoint, with the protocol",
     "export": "export the generator to TorchScript or ONNX",
     "stylize": "Gatys neural style transfer of one image",

@@ -3,7 +3,8 @@
 The files are plain ``state_dict``s. They are read with ``weights_only=True`` (a file that needs
 arbitrary pickled code is refused), the architecture is read off the tensor shapes, and the weights
 are loaded strictly, so a wrong guess fails loudly instead of leaving layers at random.
-Nothing here downloads: the URL tables are for ``ganlit download`` and the README.
+Nothing here downloads: the URL tables are for ``ganlit download official:<kind>/<name>`` (which puts a file where
+:func:`resolve_official` finds it) and the README.
 """
 
 from __future__ import annotations
@@ -46,24 +47,74 @@ STARGAN_PRETRAINED_URLS = {
     "celeba-128x128-5attrs": "https://www.dropbox.com/s/7e966qq0nlxwte4/celeba-128x128-5attrs.zip?dl=0",
     "celeba-256x256-5attrs": "https://www.dropbox.com/s/zdq6roqf63m0v5f/celeba-256x256-5attrs.zip?dl=0",
 }
+# The attributes the released CelebA models were trained on, in order (the official README's --selected_attrs).
+STARGAN_PRETRAINED_ATTRS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
 # How torch's weights-only unpickler words a refusal to import or call something (vs. malformed bytes).
 _CODE_MARKERS = r"GLOBAL|unrecognized function|create new object|must be imported"
 
 
+# Where ``ganlit download official:<kind>/<name>`` puts a file and ``resolve_official`` finds it, under
+# ``hub_checkpoint_dir()`` (``$TORCH_HOME/hub/checkpoints``): ``ganlit-official/<kind>/<name>.pth``, and for StarGAN
+# the generator taken out of its zip, ``ganlit-official/stargan/<name>/200000-G.ckpt``.
+OFFICIAL_DIR = "ganlit-official"
+STARGAN_G_FILE = "200000-G.ckpt"
+
+
+def _tables() -> dict[str, dict[str, str]]:
+    return {
+        "pix2pix": {n: PIX2PIX_PRETRAINED_URL.format(name=n) for n in PIX2PIX_PRETRAINED_NAMES},
+        "cyclegan": {n: CYCLEGAN_PRETRAINED_URL.format(name=n) for n in CYCLEGAN_PRETRAINED_NAMES},
+        "stargan": dict(STARGAN_PRETRAINED_URLS),
+    }
+
+
+def official_names(kind: str) -> tuple[str, ...]:
+    """The names of the released models of ``kind`` (``pix2pix``, ``cyclegan`` or ``stargan``)."""
+    tables = _tables()
+    if kind not in tables:
+        raise ValueError(f"kind={kind!r}: expected one of {sorted(tables)}")
+    return tuple(tables[kind])
+
+
 def pretrained_url(kind: Kind, name: str) -> str:
     """The official download URL of a pretrained model ``name`` of ``kind``."""
-    tables: dict[str, dict[str, str]] = {
-        "cyclegan": {n: CYCLEGAN_PRETRAINED_URL.format(name=n) for n in CYCLEGAN_PRETRAINED_NAMES},
-        "pix2pix": {n: PIX2PIX_PRETRAINED_URL.format(name=n) for n in PIX2PIX_PRETRAINED_NAMES},
-        "stargan": STARGAN_PRETRAINED_URLS,
-    }
+    tables = _tables()
     if kind not in tables:
         raise ValueError(f"kind={kind!r}: expected one of {sorted(tables)}")
     if name not in tables[kind]:
         raise ValueError(f"no official {kind} model named {name!r}; available: {', '.join(tables[kind])}")
     return tables[kind][name]
+
+
+def official_weights_file(kind: Kind, name: str) -> str:
+    """Where the generator of official model ``name`` lives, relative to ``ganlit.weights.hub_checkpoint_dir()``."""
+    pretrained_url(kind, name)  # an unknown kind or name raises here, naming the known ones
+    if kind == "stargan":
+        return f"{OFFICIAL_DIR}/stargan/{name}/{STARGAN_G_FILE}"
+    return f"{OFFICIAL_DIR}/{kind}/{name}.pth"
+
+
+def official_download(kind: Kind, name: str) -> str:
+    """The command that fetches official model ``name`` of ``kind`` to where :func:`resolve_official` looks."""
+    return f"ganlit download official:{kind}/{name}"
+
+
+def resolve_official(kind: Kind, name: str, path: str | Path | None = None) -> Path:
+    """The weight file of official model ``name`` of ``kind`` (``path`` when given), never downloaded here.
+
+    Raises:
+        ganlit.weights.MissingWeightsError: the file is not there; the message names ``ganlit download
+            official:<kind>/<name>`` and, for an offline machine, the file to place where.
+        ValueError: no official ``kind`` model is named ``name``.
+    """
+    from ganlit.weights import resolve_weights
+
+    url = pretrained_url(kind, name)
+    what = f"official {kind} weights {name!r}" + (f" ({STARGAN_G_FILE} from the zip)" if kind == "stargan" else "")
+    return resolve_weights(official_weights_file(kind, name), path, url=url, what=what,
+                           download=official_download(kind, name), in_archive=kind == "stargan")
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 
     ganlit demo --model runs/quickstart/checkpoints/last.ckpt        # or the run folder: runs/quickstart
     ganlit demo --model official:cyclegan --weights horse2zebra.pth
+    ganlit demo --model official:cyclegan/horse2zebra                 # after: ganlit download official:cyclegan/horse2zebra
     ganlit demo --model official:stargan --weights 200000-G.ckpt --attrs Black_Hair,Blond_Hair,Brown_Hair,Male,Young
     ganlit demo --model stylize [--weights vgg19-dcbb9e9d.pth]
 
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "local web page.")
     p.add_argument("--model", required=True,
                    help="a ganlit checkpoint (.ckpt), a run folder (its checkpoints/last.ckpt), "
-                        "official:pix2pix | official:cyclegan | official:stargan, or stylize (Gatys)")
+                        "official:pix2pix | official:cyclegan | official:stargan (with --weights, or "
+                        "official:<kind>/<name> once `ganlit download` fetched it), or stylize (Gatys)")
     p.add_argument("--weights", type=Path, default=None,
                    help="official weights file (official:*), or VGG-19 weights (stylize; default the torch hub cache)")
     p.add_argument("--attrs", default=None, help="official:stargan: the attribute names, in training order")
@@ -81,14 +83,12 @@ def build_page(args: argparse.Namespace, device: str, workdir: Path, limits: "Li
     if args.model == "stylize":
         return fam.stylize_page(args, device, workspace, limits)
     if args.model.startswith("official:"):
-        from ganlit.commands.translators import OFFICIAL_KINDS
+        from ganlit.commands.translators import missing_official_weights, official_kind
         from ganlit.hub import load_official
 
-        kind = args.model.split(":", 1)[1]
-        if kind not in OFFICIAL_KINDS:
-            raise InputError(f"--model {args.model}: expected official:{' | official:'.join(OFFICIAL_KINDS)}")
+        kind = official_kind(args)  # official:<kind>/<name> finds the file `ganlit download` put in place
         if args.weights is None:
-            raise InputError(f"--model official:{kind} needs --weights PATH (the official weights file)")
+            raise InputError(missing_official_weights(kind))
         net = load_official(kind, args.weights).to(device)
         ctx = Context(args, args.model, net, device, workspace, limits)
         ctx.translator()  # fail now, on the command line, if an option is missing (e.g. --attrs)

@@ -1,4 +1,6 @@
-"""``ganlit download <dataset> --root DIR``: fetch a dataset from its official location."""
+"""``ganlit download <dataset> --root DIR`` fetches a dataset from its official location; ``ganlit download <weights>``
+(``inception``, ``vgg19``, ``official:<pix2pix|cyclegan|stargan>/<name>``) fetches pretrained weights to where ganlit
+looks for them; ``ganlit download --list`` shows both, with sizes where known and sources."""
 
 from __future__ import annotations
 
@@ -23,19 +25,24 @@ def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(sorted(DATASETS))
     parser = argparse.ArgumentParser(
         prog="ganlit download",
-        description="Download a dataset from its official URL, check it and extract it so that ROOT is the dataset folder.",
+        description="Download a dataset from its official URL, check it and extract it so that ROOT is the dataset "
+        "folder; or download pretrained weights, check them and put them where ganlit looks for them.",
         epilog=f"datasets: {names}. 'facades' and 'maps' are the pix2pix A|B sets; the CycleGAN ones are "
-        f"'cyclegan/facades' and 'cyclegan/maps'. Mirror: set {BASE_URL_ENV} or --base-url.",
+        f"'cyclegan/facades' and 'cyclegan/maps'. weights: inception (FID), vgg19 (style transfer), "
+        f"official:pix2pix/<name>, official:cyclegan/<name>, official:stargan/<name> (see --list). "
+        f"Mirror: set {BASE_URL_ENV} or --base-url.",
     )
-    parser.add_argument("dataset", nargs="?", help="dataset name (see --list)")
+    parser.add_argument("dataset", nargs="?", help="dataset or weights name (see --list)")
     parser.add_argument("--root", help="folder the dataset is extracted to, e.g. data/facades")
-    parser.add_argument("--force", action="store_true", help="replace ROOT when it already holds files")
+    parser.add_argument("--force", action="store_true",
+                        help="replace ROOT when it already holds files (weights: fetch them again)")
     parser.add_argument("--base-url", default=None, help="fetch the same file names from this URL instead")
-    parser.add_argument("--sha256", default=None, help="the archive's expected sha256 (checked before extraction)")
+    parser.add_argument("--sha256", default=None,
+                        help="the expected sha256 of the fetched file (checked before extraction or installation)")
     parser.add_argument("--md5", default=None, help="the archive's expected md5, where the publisher gives one")
     parser.add_argument("--max-extract-gb", type=float, default=DEFAULT_MAX_EXTRACT_GB,
                         help="refuse an archive that expands to more than this (default %(default)g GB)")
-    parser.add_argument("--list", action="store_true", help="list the known datasets and their sources")
+    parser.add_argument("--list", action="store_true", help="list the known weights and datasets, sizes and sources")
     return parser
 
 
@@ -49,8 +56,12 @@ def _where(name: str) -> str:
 
 
 def _list() -> None:
+    from ganlit.weights_download import list_lines
+
+    print("\n".join(list_lines()))
+    print("datasets (extracted into --root DIR):")
     for name in sorted(DATASETS):
-        print(f"{name:24s} {_where(name)}\n{'':24s} -> {DATASETS[name].layout}")
+        print(f"  {name:24s} {'size unknown':13s} {_where(name)}\n  {'':24s} -> {DATASETS[name].layout}")
     print("aliases: " + ", ".join(f"{alias} -> {name}" for alias, name in sorted(ALIASES.items())))
 
 
@@ -63,6 +74,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     if args.dataset is None:
         parser.error("the dataset name is required (or --list)")
+    from ganlit.weights_download import is_weights_name
+
+    if is_weights_name(args.dataset):
+        return _weights(args)
     try:
         name = resolve_name(args.dataset)
     except KeyError as error:
@@ -80,6 +95,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     except FileExistsError as error:
         raise UsageError(str(error)) from None
     print(f"{name} is in {root} ({source.layout})")
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    """``ganlit download <weights>``: fetch, check, install where ganlit looks, print that path."""
+    from ganlit.weights_download import WEIGHTS, download_weights, installed_path, resolve_weights_name, weights_url
+
+    name = resolve_weights_name(args.dataset)
+    for option, value in (("--root", args.root), ("--md5", args.md5)):
+        if value is not None:
+            raise UsageError(f"{option} is for datasets: {name} goes where ganlit looks for it, {installed_path(name)} "
+                             f"(it follows $TORCH_HOME)")
+    if args.force or not installed_path(name).is_file():
+        print(f"downloading {name} from {weights_url(name, args.base_url)}")
+    path = download_weights(name, base_url=args.base_url, sha256=args.sha256, force=args.force,
+                            max_extract_gb=args.max_extract_gb)
+    print(f"{name} is in {path} ({WEIGHTS[name].what}; used by {WEIGHTS[name].used_by})")
     return 0
 
 

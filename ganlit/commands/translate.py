@@ -1,6 +1,8 @@
 """``ganlit translate``: apply a ganlit checkpoint or official pretrained weights to a folder of images.
 
     ganlit translate --model runs/pix2pix_facades/checkpoints/last.ckpt --input photos/ --output out/
+    ganlit download official:cyclegan/horse2zebra      # once: fetched to where official:<kind>/<name> looks
+    ganlit translate --model official:cyclegan/horse2zebra --input horses/ --output zebras/
     ganlit translate --model official:pix2pix --weights facades_label2photo.pth --input labels/ --output out/ [--eval]
     ganlit translate --model official:cyclegan --weights horse2zebra.pth --input horses/ --output zebras/
     ganlit translate --model official:stargan --weights 200000-G.ckpt \\
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate images with a ganlit checkpoint or official pix2pix/CycleGAN/StarGAN weights.",
     )
     p.add_argument("--model", required=True,
-                   help="a ganlit checkpoint (.ckpt) or official:pix2pix | official:cyclegan | official:stargan")
+                   help="a ganlit checkpoint (.ckpt) or official:pix2pix | official:cyclegan | official:stargan, "
+                        "with --weights or as official:<kind>/<name> (a model `ganlit download` fetched)")
     p.add_argument("--weights", type=Path, default=None, help="the official weights file (official:* only)")
     p.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the translated PNGs")

@@ -83,7 +83,7 @@ def _official_translator(kind: str, args: argparse.Namespace, device: str,
     from ganlit.models.pix2pix import apply_generator
 
     if args.weights is None:
-        raise InputError(f"--model official:{kind} needs --weights PATH (the official weights file)")
+        raise InputError(missing_official_weights(kind))
     if args.reference is not None or args.remove:
         raise InputError(f"--reference/--remove do not apply to official:{kind}")
     if kind != "stargan":
@@ -215,8 +215,32 @@ def load_translator(args: argparse.Namespace, device: str, loaded: Optional[torc
     ``loaded``: the module or official network ``args.model`` names, already loaded (``ganlit demo`` loads it once).
     """
     if args.model.startswith("official:"):
-        kind = args.model.split(":", 1)[1]
-        if kind not in OFFICIAL_KINDS:
-            raise InputError(f"--model {args.model}: expected official:{' | official:'.join(OFFICIAL_KINDS)}")
-        return _official_translator(kind, args, device, loaded)
+        return _official_translator(official_kind(args), args, device, loaded)
     return _ganlit_translator(args, device, loaded)
+
+
+def missing_official_weights(kind: str) -> str:
+    """The error for ``--model official:<kind>`` with no file: the two ways to name one."""
+    return (f"--model official:{kind} needs --weights PATH (the official weights file), or a released model by name: "
+            f"--model official:{kind}/<name> once `ganlit download official:{kind}/<name>` fetched it "
+            f"(names: ganlit download --list)")
+
+
+def official_kind(args: argparse.Namespace) -> str:
+    """The kind ``--model official:<kind>[/<name>]`` names. With a name, ``args.weights`` becomes the file ganlit
+    downloads that model to (``--weights`` still wins) and a StarGAN model's ``--attrs`` default to the five CelebA
+    attributes it was released with; a missing file raises ``MissingWeightsError`` naming ``ganlit download``."""
+    from ganlit.hub import STARGAN_PRETRAINED_ATTRS, official_names, resolve_official
+
+    kind, _, name = args.model.split(":", 1)[1].partition("/")
+    if kind not in OFFICIAL_KINDS:
+        raise InputError(f"--model {args.model}: expected official:{' | official:'.join(OFFICIAL_KINDS)}, "
+                         f"optionally with /<name> of a released model")
+    if name:
+        if name not in official_names(kind):
+            raise InputError(f"--model {args.model}: no released {kind} model named {name!r}; known: "
+                             f"{', '.join(official_names(kind))}")
+        args.weights = resolve_official(kind, name, args.weights)  # type: ignore[arg-type]
+        if kind == "stargan" and getattr(args, "attrs", None) is None:
+            args.attrs = ",".join(STARGAN_PRETRAINED_ATTRS)
+    return kind

@@ -20,22 +20,25 @@ Set ``GANLIT_DOWNLOAD_BASE_URL`` (or pass ``base_url``) to fetch the same file n
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from tqdm.auto import tqdm
-
 from ganlit.data.extract import DEFAULT_MAX_EXTRACT_GB, ArchiveError, extract
 from ganlit.errors import UsageError
+# The transfer itself (resume, sidecar, redirect policy, checksums) is shared with the weights: ganlit.fetch.
+from ganlit.fetch import _NoDowngrade, DownloadError  # noqa: F401 - re-exported: callers catch them from here
+from ganlit.fetch import check_digests as _check_digests
+from ganlit.fetch import fetch as _fetch
+from ganlit.fetch import origin as _origin
+from ganlit.fetch import origin_file as _origin_file
+from ganlit.fetch import record_origin as _record_origin
+from ganlit.fetch import remove_with_origin as _remove
 from ganlit.utils.atomic import disk_error
 
 BASE_URL_ENV = "GANLIT_DOWNLOAD_BASE_URL"
@@ -43,7 +46,6 @@ BASE_URL_ENV = "GANLIT_DOWNLOAD_BASE_URL"
 # certificate expired); pass --sha256 to check what arrives.
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{}.tar.gz"
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{}.zip"
-CHUNK = 1 << 16
 PIX2PIX_SETS = ("facades", "edges2shoes", "edges2handbags", "maps", "night2day")
 CYCLEGAN_SETS = (
     "horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo", "cezanne2photo", "ukiyoe2photo",
@@ -99,10 +101,6 @@ ALIASES: dict[str, str] = {
     **{f"cyclegan/{n}": n for n in CYCLEGAN_SETS if n not in PIX2PIX_SETS},
     "mt": "makeup",
 }
-
-
-class DownloadError(UsageError, RuntimeError):
-    """The transfer failed or the file is not what was expected; nothing was written at the target."""
 
 
 class ManualDownloadRequired(UsageError, RuntimeError):
@@ -206,97 +204,8 @@ def _fetch_to(url: str, archive: Path, key: str, filename: str, root: Path, layo
     os.replace(_origin_file(part), _origin_file(archive))
 
 
-def _origin_file(path: Path) -> Path:
-    return path.with_name(path.name + ".url")
-
-
-def _origin(path: Path) -> Optional[str]:
-    try:
-        return _origin_file(path).read_text().strip()
-    except OSError:
-        return None
-
-
-def _record_origin(path: Path, url: str) -> None:
-    if _origin(path) != url:
-        _origin_file(path).write_text(url + "\n")
-
-
-def _remove(path: Path) -> None:
-    for p in (path, _origin_file(path)):
-        p.unlink(missing_ok=True)
-
-
 def _non_empty(path: Path) -> bool:
     return path.exists() and (not path.is_dir() or any(path.iterdir()))
-
-
-class _NoDowngrade(urllib.request.HTTPRedirectHandler):
-    """Follows redirects, except from https to plain http (that would drop the transport's integrity)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's signature
-        if req.full_url.startswith("https:") and not newurl.startswith("https:"):
-            raise DownloadError(f"{req.full_url}: the server redirected to {newurl}, a plain http address; refused")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_NoDowngrade)
-
-
-def _fetch(url: str, part: Path, desc: str) -> None:
-    """Download ``url`` into ``part``, resuming from its current length; raise if the body is cut short."""
-    start = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": "ganlit-download"}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    try:
-        response = _OPENER.open(urllib.request.Request(url, headers=headers), timeout=60)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and start:  # our partial file is unusable for this server: start over
-            part.unlink()
-            return _fetch(url, part, desc)
-        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
-    except (urllib.error.URLError, OSError) as error:
-        raise DownloadError(f"{url}: {getattr(error, 'reason', error)}") from error
-    with response:
-        resumed = start > 0 and response.status == 206
-        if not resumed:
-            start = 0
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None else None
-        received = start
-        with open(part, "ab" if resumed else "wb") as out, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc
-        ) as bar:
-            while True:
-                try:
-                    chunk = response.read(CHUNK)
-                except (OSError, ValueError) as error:
-                    raise DownloadError(f"{url}: transfer broke after {received} bytes ({error}); rerun to resume") from error
-                if not chunk:
-                    break
-                out.write(chunk)  # an OSError here is the disk's, reported by the caller
-                received += len(chunk)
-                bar.update(len(chunk))
-    if total is not None and received != total:
-        raise DownloadError(
-            f"{url}: connection closed after {received} of {total} bytes; rerun the same command to resume "
-            f"from {part}"
-        )
-
-
-def _check_digests(path: Path, expected: dict[str, Optional[str]], url: str) -> dict[str, str]:
-    """The sha256 and md5 of ``path``; a mismatch with an expected one raises (the caller removes the file)."""
-    digests = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            for digest in digests.values():
-                digest.update(block)
-    found = {name: digest.hexdigest() for name, digest in digests.items()}
-    for name, want in expected.items():
-        if want is not None and found[name] != want.lower():
-            raise DownloadError(f"{url}: {name} {found[name]} != expected {want}; the file was removed")
-    return found
 
 
 def _extract_into(archive: Path, root: Path, force: bool, max_extract_gb: float) -> None:

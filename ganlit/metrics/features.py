@@ -16,6 +16,7 @@ from ganlit.weights import MissingWeightsError, load_state_dict_file, resolve_we
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+INCEPTION_DOWNLOAD = "ganlit download inception"  # puts INCEPTION_FILE where resolve_inception_weights looks
 
 
 class FeatureNet:
@@ -153,9 +154,11 @@ class ModuleFeatures(FeatureNet):
 
 
 def resolve_inception_weights(path: Optional[Union[str, Path]] = None) -> Path:
-    """The Inception weight file (never downloaded); the error says which file to place where."""
+    """The Inception weight file (never downloaded here); the error names ``ganlit download inception`` and, for
+    an offline machine, which file to place where."""
     try:
-        return resolve_weights(INCEPTION_FILE, path, url=INCEPTION_URL, what="Inception-v3 FID weights (torch-fidelity)")
+        return resolve_weights(INCEPTION_FILE, path, url=INCEPTION_URL, what="Inception-v3 FID weights (torch-fidelity)",
+                               download=INCEPTION_DOWNLOAD)
     except MissingWeightsError as err:
         raise MissingWeightsError(
             f"{err} To point at a copy elsewhere: `inception_weights: PATH` in the recipe's ganlit.metrics.Evaluation"

@@ -19,6 +19,7 @@ from ganlit.weights import load_state_dict_file, resolve_weights
 __all__ = [
     "GATYS_CONTENT_LAYERS",
     "GATYS_STYLE_LAYERS",
+    "VGG19_DOWNLOAD",
     "VGG19_FILENAME",
     "VGG19_LAYERS",
     "VGG19_URL",
@@ -27,6 +28,7 @@ __all__ = [
 
 VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_DOWNLOAD = "ganlit download vgg19"  # puts VGG19_FILENAME where from_pretrained looks
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -141,7 +143,7 @@ class VGG19Features(nn.Module):
             ganlit.weights.MissingWeightsError: neither ``weights_path`` nor the torch hub cache has the file.
         """
         what = "VGG-19 ImageNet weights (torchvision)"
-        path = resolve_weights(VGG19_FILENAME, weights_path, url=VGG19_URL, what=what)
+        path = resolve_weights(VGG19_FILENAME, weights_path, url=VGG19_URL, what=what, download=VGG19_DOWNLOAD)
         state_dict = load_state_dict_file(path)
         try:
             return cls(pooling=pooling, layers=layers, state_dict=state_dict)
