@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate images with a ganlit checkpoint or official pix2pix/CycleGAN/StarGAN weights.",
     )
     p.add_argument("--model", required=True,
-                   help="a ganlit checkpoint (.ckpt) or official:pix2pix | official:cyclegan | official:stargan")
+                   help="a ganlit checkpoint (.ckpt), a run folder, a bundle folder (ganlit pack), hf:owner/name, "
+                        "or official:pix2pix | official:cyclegan | official:stargan")
     p.add_argument("--weights", type=Path, default=None, help="the official weights file (official:* only)")
     p.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the translated PNGs")
