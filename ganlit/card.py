@@ -190,16 +190,16 @@ def _recipe_section(folder: Optional[Path], hparams: dict[str, Any]) -> list[str
                     "```yaml", text.rstrip(), "```", ""]
 
 
-def _uses(config: dict[str, Any]) -> list[str]:
+def _uses(config: dict[str, Any], name: str) -> list[str]:
     spec = config["inference"]
     if spec["mode"] == "sample":
         call = "images, labels = model.sample(16, labels=None, seed=0)  # images in [-1, 1]"
-        command = "ganlit sample --ckpt DIR --num 64 --output samples/"
+        command = f"ganlit sample --ckpt {name} --num 64 --output samples/"
     else:
         call = "y = model.translate(x)  # x: [N, C, H, W] in [-1, 1]"
-        command = "ganlit translate --model DIR --input images/ --output out/"
+        command = f"ganlit translate --model {name} --input images/ --output out/"
     return ["## How to use", "", "```python", "import ganlit", "",
-            'model = ganlit.load("DIR")  # this folder, or "hf:owner/name" (pip install \'ganlit[hub]\')', call,
+            f'model = ganlit.load("{name}")  # this folder, or "hf:owner/{name}" (pip install \'ganlit[hub]\')', call,
             "```", "", f"or `{command}`; `ganlit evaluate`, `ganlit export` and `ganlit demo` take the folder too.", ""]
 
 
@@ -231,7 +231,7 @@ def model_card(model: Any, ckpt: dict[str, Any], ckpt_path: Path, config: dict[s
              f"Weights: `model.safetensors`, the {config['weights']['networks']} network(s)"
              f"{' (EMA average)' if config['weights']['ema'] else ''}, {config['weights']['parameters']:,} "
              "parameters; no discriminator, no optimizer state, no pickle.", ""]
-    lines += _uses(config) + _paper_section(model) + _data_section(data, run_config)
+    lines += _uses(config, name) + _paper_section(model) + _data_section(data, run_config)
     lines += _recipe_section(folder, config["hyper_parameters"])
     lines += ["## Training length", "", f"- checkpoint: `{ckpt_path.name}`",
               f"- iterations (batches): {progress['iterations'] if progress['iterations'] is not None else NOT_RECORDED}",
