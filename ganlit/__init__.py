@@ -5,6 +5,7 @@ from ganlit._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "load": ".api",
     **{name: ".models" for name in (
         "GANModule", "GAN", "CGAN", "Pix2Pix", "PAN", "CycleGAN", "DiscoGAN", "StarGAN",
         "PairedCycleGAN", "StyleTransfer",

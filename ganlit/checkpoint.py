@@ -131,9 +131,15 @@ def _check_nested_classes(value: Any, key: str, source: str) -> None:
 def load_module(path: Union[str, Path], map_location: str = "cpu") -> "GANModule":
     """Rebuild the LightningModule saved in a ganlit checkpoint (its class is recorded in the file).
 
-    The class is checked to be a ganlit model before it is called; a checkpoint whose arguments or weights do
-    not fit that class raises ``CheckpointError`` in one line.
+    ``path`` may also be a bundle folder (``ganlit pack``), a run folder (its ``checkpoints/last.ckpt``) or
+    ``hf:owner/name`` (see ``ganlit.bundle``). The class is checked to be a ganlit model before it is called; a
+    checkpoint whose arguments or weights do not fit that class raises ``CheckpointError`` in one line.
     """
+    from ganlit.bundle import is_bundle, load_bundle, resolve_source
+
+    path = resolve_source(path)
+    if is_bundle(path):
+        return load_bundle(path, map_location)
     ckpt = read_checkpoint(path)
     class_path = ckpt.get("ganlit_class") if isinstance(ckpt, dict) else None
     if class_path is None:

@@ -27,6 +27,7 @@ EXTRA_COMMANDS = {
     "download": "download a dataset or pretrained weights from its official URL",
     "evaluate": "FID/KID/IS of a checkpoint, with the protocol",
     "export": "export the generator to TorchScript or ONNX",
+    "pack": "share a model: safetensors weights, config.json and a model card (ganlit[hub] for --push)",
     "stylize": "Gatys neural style transfer of one image",
     "demo": "try a checkpoint or official weights in a local web page (ganlit[demo])",
 }

@@ -44,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlit demo", description="Try a ganlit checkpoint or official weights in a "
                                 "local web page.")
     p.add_argument("--model", required=True,
-                   help="a ganlit checkpoint (.ckpt), a run folder (its checkpoints/last.ckpt), "
-                        "official:pix2pix | official:cyclegan | official:stargan (with --weights, or "
-                        "official:<kind>/<name> once `ganlit download` fetched it), or stylize (Gatys)")
+                   help="a ganlit checkpoint (.ckpt), a run folder (its checkpoints/last.ckpt), a bundle folder "
+                        "(ganlit pack), hf:owner/name, official:pix2pix | official:cyclegan | official:stargan (with "
+                        "--weights, or official:<kind>/<name> once `ganlit download` fetched it), or stylize (Gatys)")
     p.add_argument("--weights", type=Path, default=None,
                    help="official weights file (official:*), or VGG-19 weights (stylize; default the torch hub cache)")
     p.add_argument("--attrs", default=None, help="official:stargan: the attribute names, in training order")
@@ -60,8 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_checkpoint(model: str) -> Path:
-    """A checkpoint path, or a run folder's ``checkpoints/last.ckpt`` (else its ``last.ckpt``)."""
+    """A checkpoint path, a bundle folder (``ganlit pack``) or ``hf:owner/name``, or a run folder's
+    ``checkpoints/last.ckpt`` (else its ``last.ckpt``)."""
+    from ganlit.bundle import HF_PREFIX, is_bundle, resolve_source
+
+    if model.startswith(HF_PREFIX):
+        return resolve_source(model)
     path = Path(model)
+    if is_bundle(path):
+        return path
     if path.is_dir():
         for candidate in (path / "checkpoints" / "last.ckpt", path / "last.ckpt"):
             if candidate.is_file():

@@ -34,7 +34,9 @@ class InputError(UsageError):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlit evaluate", description="FID/KID/IS of a ganlit checkpoint, with the protocol.")
-    p.add_argument("--ckpt", required=True, type=Path, help="a ganlit checkpoint (from ganlit fit)")
+    p.add_argument("--ckpt", required=True, type=Path,
+                   help="a ganlit checkpoint (from ganlit fit), a run folder, a bundle folder (ganlit pack) or "
+                        "hf:owner/name")
     p.add_argument("--config", type=Path, default=None, help="the recipe the model was trained with (its data section)")
     p.add_argument("--data", default=None, metavar="CLASS", help="data module class when there is no --config")
     p.add_argument("--data-root", default=None, metavar="DIR", help="replace the data root")

@@ -312,7 +312,8 @@ def sidecar(item: Exportable, model: nn.Module, args: argparse.Namespace, check:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlit export", description="Export the generator of a ganlit checkpoint "
                                 "to TorchScript or ONNX, with a JSON sidecar (FILE.json) describing its inputs.")
-    p.add_argument("--ckpt", required=True, type=Path, help="a ganlit checkpoint (.ckpt)")
+    p.add_argument("--ckpt", required=True, type=Path,
+                   help="a ganlit checkpoint (.ckpt), a run folder, a bundle folder (ganlit pack) or hf:owner/name")
     p.add_argument("--format", required=True, choices=("torchscript", "onnx"))
     p.add_argument("--output", required=True, type=Path, help="the file to write (e.g. model.pt, model.onnx)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,

@@ -16,7 +16,9 @@ __all__ = ["image_names", "main", "parse_labels", "save_png", "write_samples"]
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ganlit sample", description=__doc__)
-    p.add_argument("--ckpt", required=True, type=Path, help="a ganlit checkpoint of a sampling model (GAN, CGAN)")
+    p.add_argument("--ckpt", required=True, type=Path,
+                   help="a ganlit checkpoint of a sampling model (GAN, CGAN), its run folder, a bundle folder "
+                        "(ganlit pack) or hf:owner/name")
     p.add_argument("--num", type=int, default=64, help="number of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the PNGs")
     p.add_argument("--seed", type=int, default=0)

@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Translate images with a ganlit checkpoint or official pix2pix/CycleGAN/StarGAN weights.",
     )
     p.add_argument("--model", required=True,
-                   help="a ganlit checkpoint (.ckpt) or official:pix2pix | official:cyclegan | official:stargan, "
-                        "with --weights or as official:<kind>/<name> (a model `ganlit download` fetched)")
+                   help="a ganlit checkpoint (.ckpt), a run folder, a bundle folder (ganlit pack), hf:owner/name, "
+                        "or official:pix2pix | official:cyclegan | official:stargan, with --weights or as "
+                        "official:<kind>/<name> (a model `ganlit download` fetched)")
     p.add_argument("--weights", type=Path, default=None, help="the official weights file (official:* only)")
     p.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the translated PNGs")

@@ -193,6 +193,14 @@ class GANDataModule(L.LightningDataModule):
             generator=generator,
         )
 
+    def data_identity(self) -> dict[str, Any]:
+        """Class, and per set-up split its image count and content hash (``ganlit.data.identity``), computed once."""
+        if getattr(self, "_identity", None) is None or self._identity[0] != id(self.train_set):
+            from ganlit.data.identity import data_identity
+
+            self._identity = (id(self.train_set), data_identity(self))
+        return self._identity[1]
+
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True, drop_last=len(self.train_set) > self.batch_size)
 

@@ -48,6 +48,9 @@ class LabeledImageDataset(ImageDataset):
         self.entries = entries
         self.pipeline = pipeline
 
+    def listed_files(self) -> list[Path]:
+        return [Path(path) for path, _ in self.entries]
+
     def __len__(self) -> int:
         return len(self.entries)
 

@@ -21,6 +21,7 @@ Images are in [-1, 1]. The judges (:class:`DigitJudge` for the class, :func:`str
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Optional
 
 import torch
@@ -78,6 +79,12 @@ class DigitsDataset(Dataset):
         self.channels, self.seed = channels, seed
         half = len(labels) // 2
         self.a_index, self.b_index = torch.arange(half), torch.arange(half, len(labels))
+
+    def content_hash(self, root: Optional[Path] = None) -> dict[str, str]:
+        """SHA-256 of the split's 8x8 digits (upsampled ink) and labels: the data is built in memory, not read."""
+        from ganlit.data.identity import tensor_hash
+
+        return tensor_hash(f"the ink and labels of its {len(self.labels)} scikit-learn digits", self.ink, self.labels)
 
     def __len__(self) -> int:
         return len(self.a_index) if self.task == "unpaired" else len(self.labels)

@@ -26,6 +26,9 @@ class ImageListDataset(ImageDataset):
         self.files = files
         self.pipeline = pipeline
 
+    def listed_files(self) -> list[Path]:
+        return list(self.files)
+
     def __len__(self) -> int:
         return len(self.files)
 

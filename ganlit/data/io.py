@@ -158,6 +158,17 @@ class ImageDataset(Dataset):
     def load(self, index: int) -> dict[str, Any]:
         raise NotImplementedError
 
+    def listed_files(self) -> Optional[list[Path]]:
+        """The files this dataset reads, in order (for its content hash); None when it cannot list them."""
+        return None
+
+    def content_hash(self, root: Optional[Path] = None) -> Optional[dict[str, str]]:
+        """SHA-256 of :meth:`listed_files` relative to ``root`` (see ``ganlit.data.identity``), or None."""
+        from ganlit.data.identity import file_list_hash
+
+        files = self.listed_files()
+        return file_list_hash(files, root) if files is not None else None
+
     def __len__(self) -> int:
         raise NotImplementedError
 

@@ -108,6 +108,9 @@ class MakeupPairDataset(ImageDataset):
         self.pipeline_x, self.pipeline_y = pipeline_x, pipeline_y
         self.random_y = random_y
 
+    def listed_files(self) -> list[Path]:
+        return [Path(f) for face in [*self.plain, *self.makeup] for f in face]
+
     def __len__(self) -> int:
         return max(len(self.plain), len(self.makeup))
 

@@ -37,6 +37,9 @@ class PairedImageDataset(ImageDataset):
         self.pipeline = pipeline
         self.direction = direction
 
+    def listed_files(self) -> list[Path]:
+        return list(self.files)
+
     def __len__(self) -> int:
         return len(self.files)
 

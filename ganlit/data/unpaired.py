@@ -55,6 +55,9 @@ class UnpairedImageDataset(ImageDataset):
         self.pipeline_a, self.pipeline_b = pipeline_a, pipeline_b
         self.random_b = random_b
 
+    def listed_files(self) -> list[Path]:
+        return [Path(s[0]) for s in [*self.sources_a, *self.sources_b]]
+
     def __len__(self) -> int:
         return max(len(self.sources_a), len(self.sources_b))
 

@@ -77,6 +77,20 @@ class Evaluation(L.Callback):
         self.last: Optional[EvalResult] = None
         self._logged_protocol: Optional[dict[str, Any]] = None
         self._summarised: set[str] = set()  # the keys already given their W&B summary
+        # Every evaluation of the fit (epoch, iteration, numbers, protocol), saved in the checkpoints: a model card
+        # (ganlit pack) shows the best and the last of each number with the protocol they were measured under.
+        self.history: list[dict[str, Any]] = []
+
+    @property
+    def state_key(self) -> str:
+        spec = self.spec if isinstance(self.spec, str) else type(self.spec).__qualname__
+        return self._generate_state_key(features=spec, split=self.split)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(h) for h in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage not in ("fit", "validate", "test") or self.features is not None:
@@ -137,6 +151,10 @@ class Evaluation(L.Callback):
                                 num_samples=self.num_samples, num_real=self.num_real, device=pl_module.device,
                                 dist=Dist.from_trainer(trainer), **self.options)
         self.last = result
+        self.history.append({"epoch": int(trainer.current_epoch),
+                             "iteration": int(getattr(pl_module, "iteration", trainer.global_step)),
+                             "metrics": {k: float(v) for k, v in result.metrics.items()},
+                             "protocol": _plain(result.protocol)})
         if trainer.is_global_zero:
             new = [k for k in result.metrics if k not in self._summarised]
             self._summarised.update(new)
@@ -162,3 +180,14 @@ class Evaluation(L.Callback):
             logger.log_hyperparams({"eval_protocol": protocol})  # W&B: run config; TensorBoard/CSV: hparams.yaml
             if first and is_tensorboard(logger):  # TensorBoard shows the first HParams summary only
                 write_tensorboard_hparams(logger, [f"val/{k}" for k in keys])
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON-like types (what ``weights_only`` checkpoints and model cards hold)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

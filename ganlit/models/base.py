@@ -27,6 +27,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ganlit.errors import UsageError
 from ganlit.facts import training_facts
+from ganlit.record import run_record
 from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
 from ganlit.models.steps import EvaluationSteps
@@ -117,6 +118,9 @@ class GANModule(EvaluationSteps, L.LightningModule):
             tensor-core GPUs; numerically the same computation).
         compile: ``torch.compile`` each network in place (``nn.Module.compile``; checkpoint keys unchanged).
     """
+
+    # The paper a module implements (title, authors, year, venue, url, bibtex key), for its model card.
+    paper: Optional[dict[str, str]] = None
 
     def __init__(
         self,
@@ -227,6 +231,8 @@ class GANModule(EvaluationSteps, L.LightningModule):
         checkpoint["ganlit_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
         # What translate/export/evaluate/sample need to use the model as it was trained (ganlit.facts).
         checkpoint["ganlit_facts"] = training_facts(self)
+        # Which data, hardware and ganlit made it: the model card's facts (ganlit.record, ganlit pack).
+        checkpoint["ganlit_record"] = run_record(self)
         # Noise, dropout and image-pool draws continue exactly where they were after a resume.
         checkpoint["ganlit_rng"] = rng_state()
 

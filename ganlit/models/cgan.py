@@ -20,6 +20,13 @@ class CGAN(GAN):
     ``arch="mlp"`` builds the paper's MLP G and maxout D. Batches carry ``image`` and ``label``.
     """
 
+    paper = {"title": "Conditional Generative Adversarial Nets",
+             "authors": "Mehdi Mirza, Simon Osindero",
+             "year": "2014",
+             "venue": "arXiv preprint arXiv:1411.1784",
+             "url": "https://arxiv.org/abs/1411.1784",
+             "key": "mirza2014cgan"}
+
     conditional = True
 
     def __init__(self, num_classes: int = 10, *args: Any, **kwargs: Any) -> None:

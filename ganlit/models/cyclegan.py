@@ -78,6 +78,13 @@ class CycleGAN(GANModule):
         **kwargs: the :class:`GANModule` training arguments (cadence, schedule, EMA, ...).
     """
 
+    paper = {"title": "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks",
+             "authors": "Jun-Yan Zhu, Taesung Park, Phillip Isola, Alexei A. Efros",
+             "year": "2017",
+             "venue": "IEEE International Conference on Computer Vision (ICCV)",
+             "url": "https://arxiv.org/abs/1703.10593",
+             "key": "zhu2017cyclegan"}
+
     def __init__(
         self,
         channels: int = 3,

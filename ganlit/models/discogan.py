@@ -44,6 +44,13 @@ class DiscoGAN(GANModule):
         **kwargs: the :class:`GANModule` training arguments.
     """
 
+    paper = {"title": "Learning to Discover Cross-Domain Relations with Generative Adversarial Networks",
+             "authors": "Taeksoo Kim, Moonsu Cha, Hyunsoo Kim, Jung Kwon Lee, Jiwon Kim",
+             "year": "2017",
+             "venue": "International Conference on Machine Learning (ICML)",
+             "url": "https://arxiv.org/abs/1703.05192",
+             "key": "kim2017discogan"}
+
     def __init__(
         self,
         image_size: int = 64,

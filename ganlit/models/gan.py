@@ -27,6 +27,14 @@ class GAN(GANModule):
         **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, EMA, ...).
     """
 
+    paper = {"title": "Generative Adversarial Nets",
+             "authors": "Ian J. Goodfellow, Jean Pouget-Abadie, Mehdi Mirza, Bing Xu, David Warde-Farley, "
+                        "Sherjil Ozair, Aaron Courville, Yoshua Bengio",
+             "year": "2014",
+             "venue": "Advances in Neural Information Processing Systems (NeurIPS)",
+             "url": "https://arxiv.org/abs/1406.2661",
+             "key": "goodfellow2014gan"}
+
     conditional = False
 
     def __init__(

@@ -80,6 +80,13 @@ class PairedCycleGAN(GANModule):
         **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, schedule, EMA, ...).
     """
 
+    paper = {"title": "PairedCycleGAN: Asymmetric Style Transfer for Applying and Removing Makeup",
+             "authors": "Huiwen Chang, Jingwan Lu, Fisher Yu, Adam Finkelstein",
+             "year": "2018",
+             "venue": "IEEE Conference on Computer Vision and Pattern Recognition (CVPR)",
+             "url": "",
+             "key": "chang2018pairedcyclegan"}
+
     def __init__(
         self,
         image_size: int = 256,

@@ -56,6 +56,13 @@ class PAN(PairedTranslationGAN):
         See :class:`ganlit.models.pix2pix.PairedTranslationGAN` for the generator and the other arguments.
     """
 
+    paper = {"title": "Perceptual Adversarial Networks for Image-to-Image Transformation",
+             "authors": "Chaoyue Wang, Chang Xu, Chaohui Wang, Dacheng Tao",
+             "year": "2018",
+             "venue": "IEEE Transactions on Image Processing",
+             "url": "https://arxiv.org/abs/1706.09138",
+             "key": "wang2018pan"}
+
     def __init__(
         self,
         channels: int = 3,

@@ -171,6 +171,13 @@ class Pix2Pix(PairedTranslationGAN):
         See :class:`PairedTranslationGAN` for the generator and the other arguments.
     """
 
+    paper = {"title": "Image-to-Image Translation with Conditional Adversarial Networks",
+             "authors": "Phillip Isola, Jun-Yan Zhu, Tinghui Zhou, Alexei A. Efros",
+             "year": "2017",
+             "venue": "IEEE Conference on Computer Vision and Pattern Recognition (CVPR)",
+             "url": "https://arxiv.org/abs/1611.07004",
+             "key": "isola2017pix2pix"}
+
     def __init__(
         self,
         channels: int = 3,

@@ -68,6 +68,13 @@ class StarGAN(GANModule):
         **kwargs: the :class:`GANModule` training arguments (EMA, clipping, sampling cadence, ...).
     """
 
+    paper = {"title": "StarGAN: Unified Generative Adversarial Networks for Multi-Domain Image-to-Image Translation",
+             "authors": "Yunjey Choi, Minje Choi, Munyoung Kim, Jung-Woo Ha, Sunghun Kim, Jaegul Choo",
+             "year": "2018",
+             "venue": "IEEE Conference on Computer Vision and Pattern Recognition (CVPR)",
+             "url": "https://arxiv.org/abs/1711.09020",
+             "key": "choi2018stargan"}
+
     def __init__(
         self,
         image_size: int = 128,
