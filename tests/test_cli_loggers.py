@@ -14,23 +14,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from recipes_util import tiny_quickstart_recipe
 from PIL import Image
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
 
 def fit_with_logger(tmp_path: Path, logger: str, *extra: str) -> subprocess.CompletedProcess:
     """Run ``ganlit fit`` on the tiny quickstart recipe with ``--trainer.logger <logger>`` in ``tmp_path``."""
-    recipe = yaml.safe_load((RECIPES / "quickstart.yaml").read_text())
-    recipe["trainer"].update(max_epochs=2, limit_train_batches=2, enable_progress_bar=False)
-    for callback in recipe["trainer"]["callbacks"]:
-        args = callback["init_args"]
-        if "every_n_epochs" in args:
-            args["every_n_epochs"] = 1
-        if callback["class_path"] == "ganlit.metrics.Evaluation":
-            args.update(num_samples=20, num_real=20)
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    tiny_quickstart_recipe(tmp_path)
     env = {**os.environ, "WANDB_MODE": "disabled", "NO_ALBUMENTATIONS_UPDATE": "1"}
     return subprocess.run([sys.executable, "-m", "ganlit", "fit", "--config", "recipe.yaml", "--trainer.logger", logger,
                            *extra], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

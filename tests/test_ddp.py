@@ -37,14 +37,9 @@ def test_two_gloo_ranks_match_one_process_on_the_combined_batch(tmp_path):
 def test_plain_ddp_strategy_trains_a_gan_and_the_protocol_names_the_processes(tmp_path):
     """`--trainer.strategy ddp` (plain DDP refuses the parameters a GAN phase leaves unused) runs as the
     find-unused variant, and the evaluation's protocol says how many processes generated the images."""
-    import yaml
+    from recipes_util import tiny_quickstart_recipe
 
-    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml").read_text())
-    for callback in config["trainer"]["callbacks"]:
-        if callback["class_path"] == "ganlit.metrics.Evaluation":
-            callback["init_args"].update(every_n_epochs=1, num_samples=40, num_real=40)
-    recipe = tmp_path / "quickstart.yaml"
-    recipe.write_text(yaml.safe_dump(config))
+    recipe = tiny_quickstart_recipe(tmp_path, num_samples=40, num_real=40)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     done = subprocess.run(
         [sys.executable, "-m", "ganlit", "fit", "--config", str(recipe), "--trainer.strategy", "ddp",

@@ -8,10 +8,9 @@ from typing import Optional
 
 import numpy as np
 import pytest
-import yaml
+from recipes_util import tiny_quickstart_recipe
 from PIL import Image
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def wandb_records(path: Path):
@@ -54,15 +53,7 @@ def tiny_quickstart(tmp_path: Path, *argv: str) -> int:
 
     # An earlier test's disabled run must not be reused: ganlit.cli.main closes the run it opened.
     assert wandb.run is None
-    recipe = yaml.safe_load((RECIPES / "quickstart.yaml").read_text())
-    recipe["trainer"].update(max_epochs=2, limit_train_batches=2, enable_progress_bar=False)
-    for callback in recipe["trainer"]["callbacks"]:
-        args = callback["init_args"]
-        if "every_n_epochs" in args:
-            args["every_n_epochs"] = 1
-        if callback["class_path"] == "ganlit.metrics.Evaluation":
-            args.update(num_samples=20, num_real=20)
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    tiny_quickstart_recipe(tmp_path)
     try:
         return main(["fit", "--config", "recipe.yaml", *argv])
     finally:

@@ -75,10 +75,7 @@ def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], Any], hint:
     Raises :class:`DiskError` (the target untouched, the temporary file removed) when the storage refuses the
     write; any other exception is re-raised after the same clean-up.
     """
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, hint) as tmp:
         with open(tmp, "wb") as raw:
             f = _RecordingFile(raw)
             try:
@@ -87,15 +84,7 @@ def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], Any], hint:
                 if f.error is not None:  # torch.save hides the OSError of the file it wrote to
                     raise f.error from None
                 raise
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise disk_error(err, path, hint) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 @contextlib.contextmanager
