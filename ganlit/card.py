@@ -9,6 +9,7 @@ protocol from the ``ganlit.metrics.Evaluation`` state in ``checkpoint["callbacks
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,6 +18,14 @@ import yaml
 __all__ = ["evaluations", "metric_summary", "model_card", "run_folder", "training_progress"]
 
 NOT_RECORDED = "not recorded"
+# An absolute path (not part of a URL or of a relative path): its folders are the packer's machine, not the model's.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"#,\[\]{}/]+/)*([^\s'\"#,\[\]{}/]+)")
+
+
+def hide_local_paths(text: str) -> str:
+    """``/home/me/data/digits`` -> ``<local>/digits``: a card is published, the folders of the machine that trained
+    the model are private and mean nothing elsewhere; the last component still says which folder it was."""
+    return _ABSOLUTE_PATH.sub(lambda m: f"<local>/{m.group(1)}", text)
 
 
 def run_folder(ckpt_path: Path) -> Optional[Path]:
@@ -186,8 +195,8 @@ def _recipe_section(folder: Optional[Path], hparams: dict[str, Any]) -> list[str
     text = (folder / "config.yaml").read_text(encoding="utf-8", errors="replace")
     more = sorted(p.name for p in folder.glob("config.*.yaml"))
     note = f" The run was resumed: {', '.join(more)} in its folder hold the later sessions' configs." if more else ""
-    return lines + [f"The run's resolved config (`config.yaml`), as `ganlit fit` saved it.{note}", "",
-                    "```yaml", text.rstrip(), "```", ""]
+    return lines + [f"The run's resolved config (`config.yaml`), as `ganlit fit` saved it, absolute paths shown as "
+                    f"`<local>/<last folder>`.{note}", "", "```yaml", text.rstrip(), "```", ""]
 
 
 def _uses(config: dict[str, Any], name: str) -> list[str]:
@@ -257,4 +266,4 @@ def model_card(model: Any, ckpt: dict[str, Any], ckpt_path: Path, config: dict[s
               f"- A short run ({progress['epochs'] if progress['epochs'] is not None else '?'} epochs) is a check "
               "that the pipeline works, not a trained model of the paper's quality." if (progress["epochs"] or 0) < 5
               else "- Compare with the paper's numbers only under the paper's protocol.", ""]
-    return "\n".join(lines)
+    return hide_local_paths("\n".join(lines))

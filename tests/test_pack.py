@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from ganlit.bundle import CARD, CONFIG, WEIGHTS
+from ganlit.card import hide_local_paths
 from ganlit.checkpoint import load_module
 from ganlit.cli import main as cli_main
 from ganlit.models import CGAN, GAN, PAN, CycleGAN, DiscoGAN, PairedCycleGAN, Pix2Pix, StarGAN
@@ -228,7 +229,11 @@ def test_the_card_of_a_real_run_holds_its_numbers_data_recipe_and_protocol(quick
     data = ckpt["ganlit_record"]["data"]
     assert data["splits"]["train"]["count"] == 1500 and data["splits"]["train"]["hash"]["sha256"] in body
     assert "| train | 1500 |" in body
-    assert (run / "config.yaml").read_text().rstrip() in body  # the full recipe, verbatim
+    recipe = (run / "config.yaml").read_text().rstrip()
+    assert hide_local_paths(recipe) in body  # the full recipe, verbatim but for the packer's own folders
+    root = str(run.parents[2])
+    assert root in str(ckpt) and root not in card  # the packer's folders stay private
+    assert f'"root": "<local>/data"' in body
     assert "- iterations (batches): 4\n" in body and "- epochs completed: 2\n" in body
     assert "- real_count: 20\n" in body and "- fake_count: 20\n" in body and "- features: digits judge" in body
     assert f"{fids[-1]:.6g} (epoch 1, iteration 4)" in body
