@@ -18,8 +18,9 @@ import yaml
 __all__ = ["evaluations", "metric_summary", "model_card", "run_folder", "training_progress"]
 
 NOT_RECORDED = "not recorded"
-# An absolute path (not part of a URL or of a relative path): its folders are the packer's machine, not the model's.
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"#,\[\]{}/]+/)*([^\s'\"#,\[\]{}/]+)")
+# An absolute path (not part of a URL, a relative path or an already hidden ``<local>/...``): its folders are the
+# packer's machine, not the model's.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~>-])/(?:[^\s'\"#,\[\]{}/]+/)*([^\s'\"#,\[\]{}/]+)")
 
 
 def hide_local_paths(text: str) -> str:

@@ -233,7 +233,7 @@ def test_the_card_of_a_real_run_holds_its_numbers_data_recipe_and_protocol(quick
     assert hide_local_paths(recipe) in body  # the full recipe, verbatim but for the packer's own folders
     root = str(run.parents[2])
     assert root in str(ckpt) and root not in card  # the packer's folders stay private
-    assert f'"root": "<local>/data"' in body
+    assert '"root": "<local>/data"' in body and "absolute paths shown as `<local>/<last folder>`." in body
     assert "- iterations (batches): 4\n" in body and "- epochs completed: 2\n" in body
     assert "- real_count: 20\n" in body and "- fake_count: 20\n" in body and "- features: digits judge" in body
     assert f"{fids[-1]:.6g} (epoch 1, iteration 4)" in body
