@@ -24,9 +24,12 @@ Protocol: every result carries the feature network and its weights file, the res
 count, the fake count, the KID subsets, the IS splits and whether the EMA generator was evaluated. The
 callback prints it once and logs it to every logger (W&B: the run config under ``eval_protocol``).
 
-Distributed: each rank evaluates a disjoint shard of the split (and its share of the generated images),
-the features are gathered to rank zero, which computes the metrics and writes the cache, and the numbers
-are broadcast so that every rank logs the same value (ModelCheckpoint may monitor them on any rank).
+Distributed: each rank evaluates a disjoint shard of the split (and the generated images of its items), the
+features are gathered to rank zero, put back in item order, scored there (rank zero writes the cache) and the
+numbers are broadcast so that every rank logs the same value (ModelCheckpoint may monitor them on any rank).
+Every random draw is keyed by the global index of the item or generated image, never by the rank
+(:mod:`ganlit.models.draws`), so 2 processes score the very images 1 process scores: ``ganlit evaluate`` of the
+checkpoint gives the numbers logged during a DDP fit.
 
 Missing Inception weights: training stops in ``setup`` (before the first step) with the one-paragraph
 :class:`~ganlit.weights.MissingWeightsError`, unless ``on_missing_weights="warn"``, which disables the
