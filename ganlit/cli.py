@@ -75,6 +75,12 @@ class GanlitCLI(LightningCLI):
 
         # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
+        if getattr(self, "_preparing", None) == "fit":
+            # `max_iterations: N` (ganlit.progress.IterationLimit): the module's iterations, where max_steps counts
+            # optimizer steps (one per phase of an iteration).
+            parser.add_argument("--max_iterations", type=Optional[int], default=None,
+                                help="stop after N training iterations (batches; the module's `iteration` counter); "
+                                     "trainer.max_steps counts optimizer steps, one per D or G phase")
         if getattr(self, "_preparing", None) == "predict":
             # The `prediction:` section: where `ganlit predict` writes its PNGs (the writer is always there).
             parser.add_lightning_class_args(PredictionWriter, "prediction")
@@ -183,6 +189,8 @@ class GanlitCLI(LightningCLI):
         configured = configured if isinstance(configured, list) else [configured]
         if any(isinstance(c, BasePredictionWriter) for c in configured):
             callbacks = [c for c in callbacks if not isinstance(c, PredictionWriter)]  # the user's writer instead
+        if self.subcommand == "fit":
+            callbacks = [*callbacks, *_fit_progress(config, configured, self.config_init["fit"].get("max_iterations"))]
         # Only a fit records its config (in its run folder); validate/test/predict write no config file anywhere.
         save_config, self.save_config_callback = self.save_config_callback, (
             self.save_config_callback if self.subcommand == "fit" else None)
@@ -226,6 +234,24 @@ class GanlitCLI(LightningCLI):
 
     def before_predict(self) -> None:
         self._set_data_up("predict")
+
+
+def _fit_progress(trainer_config: dict[str, Any], configured: list[Any], max_iterations: Optional[int]) -> list[Any]:
+    """The callbacks a fit gets for its length: the ``max_iterations`` limit, and a progress bar in iterations
+    (unless the bar is off or the config names its own)."""
+    from lightning.pytorch.callbacks import ProgressBar
+
+    from ganlit.progress import IterationLimit, progress_bar
+
+    from ganlit.errors import ConfigError
+
+    try:
+        extra: list[Any] = [IterationLimit(max_iterations)] if max_iterations is not None else []
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if trainer_config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+        extra.append(progress_bar())
+    return extra
 
 
 LIGHTNING_COMMANDS = {
