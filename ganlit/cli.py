@@ -75,12 +75,11 @@ class GanlitCLI(LightningCLI):
 
         # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
-        if getattr(self, "_preparing", None) == "fit":
-            # `max_iterations: N` (ganlit.progress.IterationLimit): the module's iterations, where max_steps counts
-            # optimizer steps (one per phase of an iteration).
-            parser.add_argument("--max_iterations", type=Optional[int], default=None,
-                                help="stop after N training iterations (batches; the module's `iteration` counter); "
-                                     "trainer.max_steps counts optimizer steps, one per D or G phase")
+        # `max_iterations: N` (ganlit.progress.IterationLimit, fit only; accepted by every subcommand so that one
+        # recipe serves them all): the module's iterations, where max_steps counts optimizer steps (one per phase).
+        parser.add_argument("--max_iterations", type=Optional[int], default=None,
+                            help="fit: stop after N training iterations (batches; the module's `iteration` counter); "
+                                 "trainer.max_steps counts optimizer steps, one per D or G phase")
         if getattr(self, "_preparing", None) == "predict":
             # The `prediction:` section: where `ganlit predict` writes its PNGs (the writer is always there).
             parser.add_lightning_class_args(PredictionWriter, "prediction")
