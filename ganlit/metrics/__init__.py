@@ -5,8 +5,10 @@
   random subsets (mean and standard deviation); the subset size shrinks to the smaller set on small splits.
 * IS: Salimans et al. (2016), sec. 4: ``exp(E_x KL(p(y|x) || p(y)))`` over splits, on class logits.
 
-The numbers come from torchmetrics (``FrechetInceptionDistance``, ``KernelInceptionDistance``,
-``InceptionScore``) fed with features computed here, so the real-image features can be cached on disk.
+The formulas are torchmetrics' (``FrechetInceptionDistance``, ``KernelInceptionDistance``, ``InceptionScore``),
+fed with features computed here so the real-image features can be cached on disk. With ``"inception"`` those are
+torch-fidelity's features (its TF1 resize, no antialiasing), so the numbers are torch-fidelity's, not those of
+torchmetrics' own Inception with its default antialiased resize.
 
 Feature networks (``features=``):
 
