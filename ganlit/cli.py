@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from ganlit.cli_config import GanlitArgumentParser, SaveConfigNoClobber
 from ganlit.ddp import find_unused_parameters
 from ganlit.quiet import discard_empty_wandb_run
 from ganlit.run_config import RUN_DIR_ENV, created_run, discard_created_run, link_data_to_model, resume_hint
@@ -31,77 +32,6 @@ EXTRA_COMMANDS = {
     "stylize": "Gatys neural style transfer of one image",
     "demo": "try a checkpoint or official weights in a local web page (ganlit[demo])",
 }
-
-class GanlitArgumentParser(LightningArgumentParser):
-    """LightningCLI's parser; a logger that requires a folder gets one before the config is checked, and a printed
-    config shows the data module's facts in the model."""
-
-    def validate(self, cfg: Any, *args: Any, **kwargs: Any) -> None:
-        from ganlit.run_config import fill_logger_dirs
-
-        fill_logger_dirs(cfg)  # in place: the parse returns this cfg
-        super().validate(cfg, *args, **kwargs)
-
-    def dump(self, cfg: Any, *args: Any, **kwargs: Any) -> str:
-        """The config as it will run: ``--print_config`` (which prints before the model takes the data module's
-        facts) shows the model with them, as the run's saved config.yaml does."""
-        if "data" in cfg and "model" in cfg:
-            cfg = cfg.clone()
-            try:
-                link_data_to_model(cfg)
-            except Exception:  # noqa: BLE001 - a bad data config is reported when the command runs
-                pass
-        if "skip_none" in kwargs and "skip_unset" in _keep_none():  # Lightning still passes the old name
-            kwargs["skip_unset"] = kwargs.pop("skip_none")
-        return super().dump(cfg, *args, **kwargs)
-
-
-class SaveConfigNoClobber(SaveConfigCallback):
-    """Saves the resolved config in the run folder; never aborts and never overwrites: a second run writes
-    config.1.yaml.
-
-    With a W&B logger the resolved config also goes to the W&B run, with the ganlit version and source commit.
-    """
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if self.already_saved:
-            return
-        if self.save_to_log_dir:
-            from ganlit.callbacks import run_dir
-
-            # The run folder, not trainer.log_dir: that is W&B's save_dir, which may be $WANDB_DIR.
-            base = Path(trainer.strategy.broadcast(str(run_dir(trainer))))
-            stem, suffix = Path(self.config_filename).stem, Path(self.config_filename).suffix or ".yaml"
-            name, n = f"{stem}{suffix}", 0
-            while (base / name).exists():
-                n += 1
-                name = f"{stem}.{n}{suffix}"
-            self.config_filename = trainer.strategy.broadcast(name)
-            if trainer.is_global_zero:
-                base.mkdir(parents=True, exist_ok=True)
-                self.parser.save(self.config, str(base / self.config_filename), overwrite=self.overwrite,
-                                 multifile=self.multifile, **_keep_none())
-        if trainer.is_global_zero:
-            self.save_config(trainer, pl_module, stage)
-            self.already_saved = True
-        self.already_saved = trainer.strategy.broadcast(self.already_saved)
-
-    def save_config(self, trainer, pl_module, stage: str) -> None:
-        from ganlit.utils.source import source_version
-
-        for logger in trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
-                config = {**self.config.as_dict(), "ganlit": source_version()}
-                logger.experiment.config.update(config, allow_val_change=True)
-
-
-def _keep_none() -> dict[str, bool]:
-    """The argument that keeps None values in a saved config (jsonargparse 4.49 renamed ``skip_none``)."""
-    import jsonargparse
-
-    major, minor = (int(x) for x in re.findall(r"\d+", jsonargparse.__version__)[:2])
-    return {"skip_unset": False} if (major, minor) >= (4, 49) else {"skip_none": False}
-
 
 class GanlitCLI(LightningCLI):
     """LightningCLI with subclass mode for models and data, no automatic optimizers, and data-to-model links."""
@@ -145,6 +75,11 @@ class GanlitCLI(LightningCLI):
 
         # The `checkpoint:` section of a recipe: how often last.ckpt is refreshed (added to every fit).
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
+        # `max_iterations: N` (ganlit.progress.IterationLimit, fit only; accepted by every subcommand so that one
+        # recipe serves them all): the module's iterations, where max_steps counts optimizer steps (one per phase).
+        parser.add_argument("--max_iterations", type=Optional[int], default=None,
+                            help="fit: stop after N training iterations (batches; the module's `iteration` counter); "
+                                 "trainer.max_steps counts optimizer steps, one per D or G phase")
         if getattr(self, "_preparing", None) == "predict":
             # The `prediction:` section: where `ganlit predict` writes its PNGs (the writer is always there).
             parser.add_lightning_class_args(PredictionWriter, "prediction")
@@ -253,6 +188,8 @@ class GanlitCLI(LightningCLI):
         configured = configured if isinstance(configured, list) else [configured]
         if any(isinstance(c, BasePredictionWriter) for c in configured):
             callbacks = [c for c in callbacks if not isinstance(c, PredictionWriter)]  # the user's writer instead
+        if self.subcommand == "fit":
+            callbacks = [*callbacks, *_fit_progress(config, configured, self.config_init["fit"].get("max_iterations"))]
         # Only a fit records its config (in its run folder); validate/test/predict write no config file anywhere.
         save_config, self.save_config_callback = self.save_config_callback, (
             self.save_config_callback if self.subcommand == "fit" else None)
@@ -296,6 +233,24 @@ class GanlitCLI(LightningCLI):
 
     def before_predict(self) -> None:
         self._set_data_up("predict")
+
+
+def _fit_progress(trainer_config: dict[str, Any], configured: list[Any], max_iterations: Optional[int]) -> list[Any]:
+    """The callbacks a fit gets for its length: the ``max_iterations`` limit, and a progress bar in iterations
+    (unless the bar is off or the config names its own)."""
+    from lightning.pytorch.callbacks import ProgressBar
+
+    from ganlit.progress import IterationLimit, progress_bar
+
+    from ganlit.errors import ConfigError
+
+    try:
+        extra: list[Any] = [IterationLimit(max_iterations)] if max_iterations is not None else []
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if trainer_config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+        extra.append(progress_bar())
+    return extra
 
 
 LIGHTNING_COMMANDS = {

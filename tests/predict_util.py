@@ -16,6 +16,7 @@ import lightning as L
 import torch
 
 from ganlit.data.digits import ATTRS, DigitsDataModule
+from ganlit.models.draws import ItemDraws
 
 HERE = Path(__file__).resolve().parent
 
@@ -125,8 +126,8 @@ def expected_outputs(name: str, model: Any, batch: dict) -> dict[str, torch.Tens
     if name in ("gan", "cgan"):
         labels = batch["label"] if name == "cgan" else None
         return {"": model.sample(len(batch["seed"]), labels, seed=int(batch["seed"][0]))[0]}
-    if name in ("pix2pix", "pan"):
-        return {"AtoB": model.translate(batch["A"])}
+    if name in ("pix2pix", "pan"):  # one image at a time, each with its own dropout draws (evaluation_images)
+        return {"AtoB": ItemDraws.from_global(batch["A"].size(0)).each(model.translate, batch["A"])}
     if name in ("cyclegan", "discogan"):
         a, b = batch["A"], batch["B"]
         if name == "discogan" and not model.normalized:  # as DiscoGAN.evaluation_images reads its batches

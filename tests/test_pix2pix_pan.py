@@ -232,6 +232,23 @@ def test_dropout_is_on_at_test_time_by_default():
     assert torch.equal(model.translate(x, eval_mode=True), model.translate(x, eval_mode=True))
 
 
+def test_evaluation_dropout_is_drawn_per_item_not_per_batch():
+    """The metrics' G(A) of item i depends on (seed, i) only: the same image in a batch of 3 or alone, another one
+    under another index, whatever the global RNG holds (the images of a DDP rank are those of one process)."""
+    from ganlit.models.draws import ItemDraws
+
+    model = tiny_pix2pix(num_downs=6, image_size=64)  # one dropout level: the draws matter
+    batch = {"A": torch.randn(3, 3, 64, 64), "B": torch.zeros(3, 3, 64, 64)}
+    torch.manual_seed(1)
+    together = model.evaluation_images(batch, ItemDraws(0, [4, 6, 8]))["AtoB"][1]
+    torch.manual_seed(2)
+    alone = torch.cat([model.evaluation_images({k: v[i:i + 1] for k, v in batch.items()}, ItemDraws(0, [4 + 2 * i]))
+                       ["AtoB"][1] for i in range(3)])
+    assert torch.equal(together, alone)
+    other = model.evaluation_images(batch, ItemDraws(0, [5, 7, 9]))["AtoB"][1]
+    assert all(not torch.allclose(together[i], other[i], atol=1e-4) for i in range(3))
+
+
 def test_samples_and_evaluation_images(tmp_path):
     model = tiny_pix2pix()
     assert model.sample_images() is None  # nothing seen yet

@@ -337,6 +337,13 @@ def test_evaluation_images_one_translation_per_image():
     assert torch.equal(real, b["image"]) and fake.shape == real.shape
     sets = official_test_labels(b["label"], ATTRS5)
     assert torch.allclose(fake[6], m.translate(b["image"], target=sets[1])[6], atol=1e-6)  # 6 mod 5 = 1
+    # In an evaluation the target follows the item's global index, not its place in the batch (or the rank's shard).
+    from ganlit.models.draws import ItemDraws
+
+    _, shifted = m.evaluation_images(b, ItemDraws(0, range(13, 20)))[""]
+    assert torch.allclose(shifted[0], m.translate(b["image"], target=sets[3])[0], atol=1e-6)  # 13 mod 5 = 3
+    assert torch.allclose(shifted[6], m.translate(b["image"], target=sets[4])[6], atol=1e-6)  # 19 mod 5 = 4
+    assert not torch.allclose(shifted[0], fake[0], atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- recipes

@@ -5,8 +5,10 @@
   random subsets (mean and standard deviation); the subset size shrinks to the smaller set on small splits.
 * IS: Salimans et al. (2016), sec. 4: ``exp(E_x KL(p(y|x) || p(y)))`` over splits, on class logits.
 
-The numbers come from torchmetrics (``FrechetInceptionDistance``, ``KernelInceptionDistance``,
-``InceptionScore``) fed with features computed here, so the real-image features can be cached on disk.
+The formulas are torchmetrics' (``FrechetInceptionDistance``, ``KernelInceptionDistance``, ``InceptionScore``),
+fed with features computed here so the real-image features can be cached on disk. With ``"inception"`` those are
+torch-fidelity's features (its TF1 resize, no antialiasing), so the numbers are torch-fidelity's, not those of
+torchmetrics' own Inception with its default antialiased resize.
 
 Feature networks (``features=``):
 
@@ -24,9 +26,12 @@ Protocol: every result carries the feature network and its weights file, the res
 count, the fake count, the KID subsets, the IS splits and whether the EMA generator was evaluated. The
 callback prints it once and logs it to every logger (W&B: the run config under ``eval_protocol``).
 
-Distributed: each rank evaluates a disjoint shard of the split (and its share of the generated images),
-the features are gathered to rank zero, which computes the metrics and writes the cache, and the numbers
-are broadcast so that every rank logs the same value (ModelCheckpoint may monitor them on any rank).
+Distributed: each rank evaluates a disjoint shard of the split (and the generated images of its items), the
+features are gathered to rank zero, put back in item order, scored there (rank zero writes the cache) and the
+numbers are broadcast so that every rank logs the same value (ModelCheckpoint may monitor them on any rank).
+Every random draw is keyed by the global index of the item or generated image, never by the rank
+(:mod:`ganlit.models.draws`), so 2 processes score the very images 1 process scores: ``ganlit evaluate`` of the
+checkpoint gives the numbers logged during a DDP fit.
 
 Missing Inception weights: training stops in ``setup`` (before the first step) with the one-paragraph
 :class:`~ganlit.weights.MissingWeightsError`, unless ``on_missing_weights="warn"``, which disables the

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ganlit.metrics.features import FeatureNet
+from ganlit.models.draws import DATA_STREAM, ItemDraws, item_seed, seeded_globally
 from ganlit.metrics.scores import CACHE_VERSION, RealFeatureCache, compute_metrics
 
 
@@ -87,8 +88,19 @@ class EvalResult:
     cache_hit: bool = False
 
 
-def _shard_quota(total: int, rank: int, world: int) -> int:
-    return total // world + (1 if rank < total % world else 0)
+class _SeededItems(Dataset):
+    """Item ``i`` read with torch's global RNG seeded by ``(seed, i)``: a dataset that draws while reading (a random
+    partner image, a makeup reference, random attributes) gives the same item whichever process reads it."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        with seeded_globally(item_seed(self.seed, index, DATA_STREAM)):
+            return self.dataset[index]
 
 
 @torch.no_grad()
@@ -113,8 +125,13 @@ def evaluate_model(
 
     Real images: the first ``num_real`` items of the split (default: all). Generated images: one per item
     for translation models; ``num_samples`` (default: the split's size) for sampling models, cycling
-    through the split when it asks for more. Evaluation draws from ``seed`` (+ rank) in a forked RNG, so
-    training randomness is untouched and successive evaluations use the same noise.
+    through the split when it asks for more: generated image ``j`` comes from item ``j mod len(dataset)``.
+
+    The sets do not depend on the number of processes: item ``i`` is read with its own seed (``(seed, i)``), the
+    draws of generated image ``j`` (noise, dropout, targets) come from ``ItemDraws(seed, [j])``, and the gathered
+    features are put back in the order of ``i`` and ``j`` before scoring. Process ``r`` of ``W`` takes the items
+    ``i`` with ``i mod W == r``. All of it runs in a forked RNG, so training randomness is untouched and
+    successive evaluations use the same draws.
     """
     dist = dist or Dist()
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -124,50 +141,53 @@ def evaluate_model(
         raise ValueError(f"the {split} split has {n} images; the metrics need at least 2 per rank")
     n_real = min(num_real or n, n)
     n_fake = num_samples or n
+    if min(n_real, n_fake) < dist.world_size:
+        raise ValueError(f"{n_real} real and {n_fake} generated images cannot be shared by {dist.world_size} "
+                         "processes: each needs at least one of each")
+    items = _SeededItems(dataset, seed)
     shard = list(range(dist.rank, n, dist.world_size))
-    real_quota = sum(1 for i in shard if i < n_real)
-    fake_quota = _shard_quota(n_fake, dist.rank, dist.world_size)
     store = cache if isinstance(cache, RealFeatureCache) else (RealFeatureCache() if cache else None)
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         key = {"version": CACHE_VERSION, "data": data_key or {"dataset": type(dataset).__qualname__, "len": n},
                "split": split, "count": n_real, "features": features.fingerprint(),
-               "items": _item_fingerprint(dataset, sorted({0, n_real - 1}))}
+               "items": _item_fingerprint(items, sorted({0, n_real - 1}))}
         cached = store.load(key) if store is not None and dist.rank == 0 else None
         need_real = not dist.broadcast(cached is not None)
-        torch.manual_seed(seed + dist.rank)
-        loader = DataLoader(Subset(dataset, shard), batch_size=batch_size, shuffle=False)
+        torch.manual_seed(seed + dist.rank)  # only reached by a model that draws outside its ItemDraws
+        loader = DataLoader(Subset(items, shard), batch_size=batch_size, shuffle=False)
         reals: dict[str, list[Tensor]] = {}
         fakes: dict[str, list[Tensor]] = {}
         logits: dict[str, list[Tensor]] = {}
-        seen = made = 0
-        first_pass = True
-        while made < fake_quota:
-            for batch in loader:
-                batch = _to_device(batch, device)
-                pairs = model.evaluation_images(batch)
-                size = next(iter(pairs.values()))[1].size(0)
-                take_fake, take_real = min(size, fake_quota - made), max(0, min(size, real_quota - seen)) if first_pass else 0
+        real_index: list[int] = []  # the item of each real feature row, the generated image of each fake row
+        fake_index: list[int] = []
+        for p in range(-(-n_fake // n)):
+            for b, batch in enumerate(loader):
+                item_ids = shard[b * batch_size:(b + 1) * batch_size]
+                image_ids = [p * n + i for i in item_ids]
+                take_fake = sum(j < n_fake for j in image_ids)  # ascending ids: a prefix of the batch
+                take_real = sum(i < n_real for i in item_ids) if p == 0 and need_real else 0
+                if not take_fake and not take_real:
+                    break
+                pairs = model.evaluation_images(_to_device(batch, device), ItemDraws(seed, image_ids))
                 for direction, (real, fake) in pairs.items():
-                    if need_real and take_real:
+                    if take_real:
                         reals.setdefault(direction, []).append(features(real[:take_real])[0].cpu())
                     if take_fake:
                         f, lg = features(fake[:take_fake])
                         fakes.setdefault(direction, []).append(f.cpu())
                         if lg is not None:
                             logits.setdefault(direction, []).append(lg.cpu())
-                seen, made = seen + size, made + take_fake
-                if made >= fake_quota and (not first_pass or seen >= real_quota):
-                    break
-            first_pass = False
+                real_index += item_ids[:take_real]
+                fake_index += image_ids[:take_fake]
             if set(fakes) != {""}:
                 break  # translation models: one translation per item; another pass would only repeat them
 
     directions = sorted(fakes)
-    gathered_real = {d: dist.gather(torch.cat(reals[d])) for d in directions} if need_real else None
-    gathered_fake = {d: dist.gather(torch.cat(fakes[d])) for d in directions}
-    gathered_logits = {d: dist.gather(torch.cat(logits[d])) for d in directions if d in logits}
+    gathered_real = _gather_in_order(dist, reals, real_index, directions) if need_real else None
+    gathered_fake = _gather_in_order(dist, fakes, fake_index, directions)
+    gathered_logits = _gather_in_order(dist, logits, fake_index, [d for d in directions if d in logits])
     result = None
     if dist.rank == 0:
         real_features = cached if cached is not None else gathered_real
@@ -176,10 +196,18 @@ def evaluate_model(
         result = _score(real_features, gathered_fake, gathered_logits, features, kid_subsets, kid_subset_size,
                         is_splits, seed)
         result.protocol = {**_protocol(model, features, split, data_key, real_features, gathered_fake, seed,
-                                       dist.world_size),
+                                       dist.world_size, n),
                            **result.protocol}
         result.cache_hit = cached is not None
     return dist.broadcast(result)
+
+
+def _gather_in_order(dist: Dist, rows: dict[str, list[Tensor]], index: list[int], directions: list[str]
+                     ) -> dict[str, Tensor]:
+    """Every rank's rows of each direction, gathered and sorted by their global index (item or generated image), so
+    the scores see one order for any number of processes (IS splits the rows in this order)."""
+    order = torch.argsort(dist.gather(torch.tensor(index, dtype=torch.long)))
+    return {d: dist.gather(torch.cat(rows[d]))[order] for d in directions}
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -209,7 +237,8 @@ def _score(real: dict[str, Tensor], fake: dict[str, Tensor], logits: dict[str, T
 
 
 def _protocol(model: nn.Module, features: FeatureNet, split: str, data_key: Optional[dict[str, Any]],
-              real: dict[str, Tensor], fake: dict[str, Tensor], seed: int, world_size: int = 1) -> dict[str, Any]:
+              real: dict[str, Tensor], fake: dict[str, Tensor], seed: int, world_size: int = 1,
+              n_items: int = 0) -> dict[str, Any]:
     ema = getattr(model, "ema_decay", None)
     data = data_key or {}
     shown = {k: v for k, v in data.items() if k in ("root", "image_size", "task", "dataset", "direction")}
@@ -221,10 +250,10 @@ def _protocol(model: nn.Module, features: FeatureNet, split: str, data_key: Opti
         "fake_count": {d or "all": len(f) for d, f in fake.items()} if len(fake) > 1 else len(next(iter(fake.values()))),
         "generator": f"EMA (decay {ema})" if ema else "raw generator (no EMA)",
         "seed": seed,
-        # Each process draws its share of the generated images from seed + rank: the set, and so the numbers,
-        # change with the number of processes (within sampling noise); `ganlit evaluate` is the 1-process set.
-        "processes": world_size if world_size == 1 else
-        f"{world_size} (process r generates items r, r+{world_size}, ... from seed {seed} + r)",
+        # Seeds by global index, never by process: `ganlit evaluate` (1 process) scores the same sets.
+        "draws": f"by global index: generated image j (from item j mod {n_items}) draws from (seed {seed}, j), item i "
+                 f"is read with (seed {seed}, i); the same images for any number of processes",
+        "processes": world_size,
     }
 
 

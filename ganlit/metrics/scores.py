@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ganlit.cache import cache_root, save_atomic
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: real features in item order for any number of processes, items read with their own seed
 
 
 class _Precomputed(nn.Module):
@@ -67,8 +67,10 @@ def compute_metrics(
         out["fid"] = float(fid.compute())
         kid = KernelInceptionDistance(feature=_Precomputed(real.size(1)), subsets=kid_subsets, subset_size=subset,
                                       sync_on_compute=False)
-        kid.update(_canonical_order(real), real=True)  # the subsets depend on the sets, not on how ranks sharded them
-        kid.update(_canonical_order(fake), real=False)
+        # The rows come in item order (evaluate_model sorts what the ranks gathered), so the subsets are the same
+        # for any number of processes; an order taken from the values would flip on a last-bit difference.
+        kid.update(real.double().cpu(), real=True)
+        kid.update(fake.double().cpu(), real=False)
         mean, std = kid.compute()
         out["kid_mean"] = float(mean)
         if spread:
@@ -83,13 +85,6 @@ def compute_metrics(
         else:
             used["is_splits"] = "not computed: the feature network gives no class logits"
     return out, used
-
-
-def _canonical_order(features: Tensor) -> Tensor:
-    """The rows of ``features`` (as float64, CPU) in an order that depends only on their values."""
-    x = features.double().cpu()
-    direction = torch.randn(x.size(1), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    return x[torch.argsort(x @ direction, stable=True)]
 
 
 class RealFeatureCache:

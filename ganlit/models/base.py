@@ -179,12 +179,6 @@ class GANModule(EvaluationSteps, L.LightningModule):
         """Images in [0, 1] for the sample grid and the number per row, or None for no grid."""
         return None
 
-    def evaluation_images(self, batch: Any) -> dict[str, tuple[Tensor, Tensor]]:
-        """For the metrics: per direction (``""`` for sampling models, e.g. ``"AtoB"``), a pair
-        (real images of the target domain, generated images), both in [-1, 1], from one eval batch.
-        Generated images come from :meth:`sampling_nets` (the EMA copy when EMA is on)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define evaluation_images")
-
     # ----------------------------------------------------------------- networks
     @property
     def g_nets(self) -> nn.Module:

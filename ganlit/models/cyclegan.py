@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.base import GANModule
+from ganlit.models.draws import ItemDraws
 from ganlit.networks.norm import Norm
 from ganlit.networks.patchgan import PatchDiscriminator
 from ganlit.networks.resnet import Padding, ResnetGenerator
@@ -221,7 +222,8 @@ class CycleGAN(GANModule):
             rows = [r.expand(-1, 3, -1, -1) if r.size(1) == 1 else r for r in rows]
         return (torch.cat(rows) + 1) / 2, a.size(0)
 
-    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
+    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """Both translations in eval mode (no dropout, running statistics): nothing random, so ``draws`` is unused."""
         return {
             "AtoB": (batch["B"], translate_eval(self, batch["A"], "AtoB")),
             "BtoA": (batch["A"], translate_eval(self, batch["B"], "BtoA")),

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.base import GANModule
+from ganlit.models.draws import ItemDraws
 from ganlit.models.cyclegan import generator_key, keep_fixed_inputs, translate_eval
 from ganlit.networks.discogan import DiscoGANDiscriminator, DiscoGANGenerator
 
@@ -166,6 +167,7 @@ class DiscoGAN(GANModule):
         rows = [a, ab, translate_eval(self, ab, "BtoA"), b, ba, translate_eval(self, ba, "AtoB")]
         return (torch.cat(rows) + 1) / 2, a.size(0)
 
-    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
+    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """Both translations in eval mode (running statistics): nothing random, so ``draws`` is unused."""
         a, b = self._symmetric(batch["A"]), self._symmetric(batch["B"])
         return {"AtoB": (b, translate_eval(self, a, "AtoB")), "BtoA": (a, translate_eval(self, b, "BtoA"))}

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ganlit import losses
 from ganlit.models.base import GANModule
+from ganlit.models.draws import ItemDraws
 from ganlit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlit.networks.mlp import MaxoutDiscriminator, MLPGenerator
 
@@ -101,9 +102,11 @@ class GAN(GANModule):
         return loss, {"g_loss": loss}
 
     @torch.no_grad()
-    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
+    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """Real images and one sample per item, from the item's own noise (conditional models: of the item's class)."""
         real = batch["image"]
-        z = torch.randn(real.size(0), self.z_dim, device=real.device, dtype=real.dtype)
+        draws = draws if draws is not None else ItemDraws.from_global(real.size(0))
+        z = draws.randn(self.z_dim, device=real.device, dtype=real.dtype)
         nets = self.sampling_nets()
         was = nets.training
         nets.eval()

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from ganlit import losses
 from ganlit.histmatch import match_histograms
 from ganlit.models.base import GANModule
+from ganlit.models.draws import ItemDraws
 from ganlit.networks.makeup import MakeupRemovalGenerator, MakeupTransferGenerator, StyleDiscriminator
 from ganlit.networks.patchgan import PatchDiscriminator
 from ganlit.regions import crop_boxes, paste_boxes, region_boxes
@@ -334,8 +335,11 @@ class PairedCycleGAN(GANModule):
         return super().predict_images(batch)
 
     @torch.no_grad()
-    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
-        """``AtoB``: (real makeup faces, sources wearing their makeup); ``BtoA``: (real bare faces, removals)."""
+    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """``AtoB``: (real makeup faces, sources wearing their makeup); ``BtoA``: (real bare faces, removals).
+
+        The generators run in eval mode, so ``draws`` is unused: the one random choice, each source's reference, is
+        the dataset's (drawn per item by :func:`ganlit.metrics.evaluate_model`)."""
         x, y = batch["x"], batch["y"]
         xm, ym = batch.get("x_regions"), batch.get("y_regions")
         fake_y = self.translate(x, reference=y, x_regions=xm, reference_regions=ym)

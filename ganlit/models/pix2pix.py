@@ -6,7 +6,7 @@ pairs, its test-time protocol, sample grids and evaluation images.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.base import GANModule
+from ganlit.models.draws import ItemDraws
 from ganlit.networks.norm import Norm
 from ganlit.networks.patchgan import PatchDiscriminator, PixelDiscriminator
 from ganlit.networks.unet import UnetGenerator
@@ -141,8 +142,11 @@ class PairedTranslationGAN(GANModule):
         return (rows.float() + 1) / 2, 3
 
     @torch.no_grad()
-    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
-        return {"AtoB": (batch["B"], self.translate(batch["A"]))}
+    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """Real B and G(A) as :meth:`translate` gives it (dropout on), one image at a time with the item's own
+        dropout draws."""
+        draws = draws if draws is not None else ItemDraws.from_global(batch["A"].size(0))
+        return {"AtoB": (batch["B"], draws.each(self.translate, batch["A"]))}
 
 
 def _max_downs(image_size: int) -> int:

@@ -11,6 +11,7 @@ from torch import Tensor
 from ganlit import losses
 from ganlit.attributes import CELEBA_DEFAULT_ATTRS, HAIR_COLOURS, Target, official_test_labels, target_vector
 from ganlit.models.base import GANModule
+from ganlit.models.draws import ItemDraws
 from ganlit.networks.stargan import StarGANDiscriminator, StarGANGenerator
 
 __all__ = ["StarGAN", "official_test_labels", "CELEBA_DEFAULT_ATTRS", "HAIR_COLOURS", "Target"]
@@ -268,10 +269,12 @@ class StarGAN(GANModule):
         return {"": self.translate(x, c_org=labels)}
 
     @torch.no_grad()
-    def evaluation_images(self, batch: dict) -> dict[str, tuple[Tensor, Tensor]]:
-        """Real test images and one translation of each: image ``j`` of the batch goes to the ``j mod K``-th
-        official test label set, so every attribute change is evaluated equally often."""
+    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
+        """Real test images and one translation of each: item ``i`` of the evaluation (``draws.indices``; without
+        draws, image ``i`` of the batch) goes to the ``i mod K``-th official test label set, so every attribute
+        change is evaluated equally often, whichever process or batch the item falls in."""
         real, c_org = batch["image"], batch["label"].float()
         sets = torch.stack(self.test_labels(c_org))  # [K, N, K]
-        pick = torch.arange(real.size(0), device=real.device)
-        return {"": (real, self.translate(real, target=sets[pick % len(sets), pick]))}
+        draws = draws if draws is not None else ItemDraws.from_global(real.size(0))
+        pick = draws.indices.to(real.device) % len(sets)
+        return {"": (real, self.translate(real, target=sets[pick, torch.arange(real.size(0), device=real.device)]))}
