@@ -3,6 +3,7 @@
 import pytest
 import torch
 from toy import ToyGAN, loader, trainer
+from torch import nn
 
 from ganlit.models.base import NonFiniteLossError, parse_cadence
 
@@ -17,8 +18,10 @@ def test_parse_cadence():
     assert parse_cadence(None, 5, "d_first") == ["D", "D", "D", "D", "DG"]
     assert parse_cadence(None, 1, "g_first") == ["GD"]
     assert parse_cadence("D,G,G", 1, "d_first") == ["D", "G", "G"]
-    with pytest.raises(ValueError, match="cadence"):
-        parse_cadence("D,X", 1, "d_first")
+    assert parse_cadence("dgg", 1, "d_first") == ["DGG"] and parse_cadence("DDG, GD", 1, "d_first") == ["DDG", "GD"]
+    for bad in ("D,X", "D,,G", ""):
+        with pytest.raises(ValueError, match="cadence"):
+            parse_cadence(bad, 1, "d_first")
     with pytest.raises(ValueError, match="order"):
         parse_cadence(None, 1, "sideways")
 
@@ -158,3 +161,117 @@ def test_losses_reach_the_logger_every_log_every_n_steps(tmp_path):
         if row.get("train/g_loss"):
             assert row["train/d_loss"] and row["train/lr_g"] and float(row["train/lr_g"]) == pytest.approx(2e-4)
     assert "train/g_loss" in model.trainer.callback_metrics
+
+
+class CountingToy(ToyGAN):
+    """Records each forward_step and each optimizer step the loop reports."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.forwards, self.steps = [], []
+
+    def forward_step(self, batch):
+        self.forwards.append(int(self.iteration))
+        return super().forward_step(batch)
+
+    def on_after_optimizer_step(self, phase, optimizer):
+        self.steps.append(f"{phase}{int(self.iteration)}")
+
+
+@pytest.mark.parametrize("cadence, calls", [
+    ("DGG", ["D0", "G0", "G0", "D1", "G1", "G1"]),
+    ("DDG", ["D0", "D0", "G0", "D1", "D1", "G1"]),
+    ("GD", ["G0", "D0", "G1", "D1"]),
+])
+def test_any_cadence_pattern_runs_its_phases_on_each_batch(tmp_path, cadence, calls):
+    model = CountingToy(cadence=cadence)
+    fit(model, tmp_path, batches=2)
+    assert model.calls == calls and model.steps == calls  # every phase took its optimizer step
+    # A second G phase on a batch sees fakes of the generator its first step just moved (the first graph is spent).
+    assert model.forwards == ([0, 0, 1, 1] if cadence == "DGG" else [0, 1])
+
+
+def test_cadence_continues_where_it_stopped_after_resume(tmp_path):
+    """The module's counter, saved in the checkpoint, decides the phases: a run resumed after 3 iterations of a
+    3-iteration pattern over 2-batch epochs picks the pattern up mid-way and ends bit-identical to a straight run."""
+    cadence = "D,GD,DGG"
+    torch.manual_seed(0)
+    straight = CountingToy(cadence=cadence)
+    trainer(tmp_path / "a", limit_train_batches=2, max_epochs=3).fit(straight, loader(n=16, batch_size=8))
+    torch.manual_seed(0)
+    first = CountingToy(cadence=cadence)
+    t = trainer(tmp_path / "b", limit_train_batches=2, max_epochs=2)
+    t.fit(first, loader(n=16, batch_size=8))
+    t.save_checkpoint(tmp_path / "b.ckpt")
+    resumed = CountingToy(cadence=cadence)
+    trainer(tmp_path / "c", limit_train_batches=2, max_epochs=3).fit(resumed, loader(n=16, batch_size=8),
+                                                                     ckpt_path=tmp_path / "b.ckpt")
+    assert resumed.calls == ["G4", "D4", "D5", "G5", "G5"]  # iterations 4 (GD) and 5 (DGG)
+    assert first.calls + resumed.calls == straight.calls
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+class ClippedToy(CountingToy):
+    """WGAN's weight clipping (Arjovsky et al. 2017, Alg. 1) through the hook: the critic's weights stay in [-c, c]."""
+
+    def on_after_optimizer_step(self, phase, optimizer):
+        super().on_after_optimizer_step(phase, optimizer)
+        if phase == "D":
+            for p in self.discriminator.parameters():
+                p.clamp_(-0.01, 0.01)
+
+
+def test_after_step_hook_clips_the_critic_and_skips_a_dropped_step(tmp_path):
+    model = ClippedToy(lr_d=0.5, nan_at=2, on_nonfinite="skip")
+    d0 = [p.detach().clone() for p in model.discriminator.parameters()]
+    fit(model, tmp_path, batches=4)
+    weights = torch.cat([p.detach().flatten() for p in model.discriminator.parameters()])
+    assert weights.abs().max() <= 0.01 and not all(torch.equal(a, b) for a, b in zip(d0, model.discriminator.parameters()))
+    assert model.generator.weight.abs().max() > 0.01  # G is not clipped
+    assert model.steps == ["D0", "G0", "D1", "G1", "D2", "D3", "G3"]  # G2 had a NaN loss: no step, no hook
+
+
+class HeadToy(ToyGAN):
+    """An extra network outside g_nets (a projection head, as CUT's) trained by the G optimizer."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.head = nn.Linear(2, 2)
+
+    def optimizer_parameters(self, phase):
+        return super().optimizer_parameters(phase) + (list(self.head.parameters()) if phase == "G" else [])
+
+    def generator_loss(self, batch, out):
+        loss, logs = super().generator_loss(batch, out)
+        return loss + self.head(out["fake"]).pow(2).mean(), logs
+
+
+@pytest.mark.parametrize("cadence, head_moves", [("DG", True), ("D", False)])
+def test_extra_network_is_stepped_by_the_g_optimizer_only(tmp_path, cadence, head_moves):
+    model = HeadToy(cadence=cadence)
+    h0 = model.head.weight.detach().clone()
+    fit(model, tmp_path, batches=2)
+    opt_g, opt_d = model.optimizers()
+    in_g = {id(p) for g in opt_g.param_groups for p in g["params"]}
+    in_d = {id(p) for g in opt_d.param_groups for p in g["params"]}
+    assert id(model.head.weight) in in_g and id(model.head.weight) not in in_d
+    assert (not torch.equal(model.head.weight, h0)) == head_moves
+
+
+def test_parameter_groups_and_overlap(tmp_path):
+    class Grouped(HeadToy):
+        def optimizer_parameters(self, phase):
+            if phase == "D":
+                return super().optimizer_parameters(phase)
+            return [{"params": list(self.generator.parameters())}, {"params": list(self.head.parameters()), "lr": 0.5}]
+
+    (opt_g, opt_d), _ = Grouped().configure_optimizers()
+    assert [g["lr"] for g in opt_g.param_groups] == [2e-4, 0.5] and opt_d.param_groups[0]["lr"] == 2e-4
+
+    class Shared(ToyGAN):
+        def optimizer_parameters(self, phase):
+            return super().optimizer_parameters(phase) + ([self.generator.weight] if phase == "D" else [])
+
+    with pytest.raises(ValueError, match=r"Shared.optimizer_parameters: 1 parameter\(s\) are in both.*generator.weight"):
+        Shared().configure_optimizers()

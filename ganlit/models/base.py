@@ -14,7 +14,6 @@ domain-keyed ``nn.ModuleDict`` s ``self.generators``/``self.discriminators``.
 from __future__ import annotations
 
 import random
-import warnings
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -25,14 +24,16 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ganlit.errors import UsageError
 from ganlit.facts import training_facts
 from ganlit.record import run_record
 from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
+from ganlit.models.loop import NonFiniteLossError, Phase, TrainingLoop, parse_cadence
 from ganlit.models.steps import EvaluationSteps
 
-Phase = Literal["D", "G"]
+# NonFiniteLossError, Phase and parse_cadence live in the loop module; they stay importable from here.
+__all__ = ["GANModule", "NonFiniteLossError", "Phase", "fold_rank_into_rng", "num_parameters", "parse_cadence",
+           "rng_state", "set_rng_state"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -67,35 +68,10 @@ def fold_rank_into_rng(rank: int, seed: int) -> None:
     random.seed(seed)
 
 
-class NonFiniteLossError(UsageError, RuntimeError):
-    """A loss became NaN or infinite; the message (one line) names the loss, the iteration and the checkpoint to
-    resume from."""
-
-
-def parse_cadence(cadence: Optional[str], n_critic: int, order: str) -> list[str]:
-    """Phases per iteration, cycled: ``"D,D,D,D,DG"`` means D alone four times, then D followed by G.
-
-    Without an explicit ``cadence``: D every iteration and G every ``n_critic``-th, in ``order``.
-    """
-    if order not in ("d_first", "g_first"):
-        raise ValueError(f"order={order!r}: expected 'd_first' or 'g_first'")
-    if cadence is None:
-        if n_critic < 1:
-            raise ValueError(f"n_critic={n_critic}: expected an integer >= 1")
-        both = "DG" if order == "d_first" else "GD"
-        return ["D"] * (n_critic - 1) + [both]
-    pattern = [p.strip().upper() for p in cadence.split(",")]
-    for p in pattern:
-        if not p or set(p) - {"D", "G"} or len(set(p)) != len(p):
-            raise ValueError(
-                f"cadence={cadence!r}: expected comma-separated phases per iteration such as 'D,G,G' or 'D,D,DG'"
-            )
-    return pattern
-
-
-class GANModule(EvaluationSteps, L.LightningModule):
+class GANModule(TrainingLoop, EvaluationSteps, L.LightningModule):
     """Base LightningModule for the alternating adversarial training of Goodfellow et al. (2014), Alg. 1.
 
+    The training loop (cadence, optimizers, schedules, non-finite guard): see :mod:`ganlit.models.loop`.
     Validation, test and prediction (``ganlit validate``/``test``/``predict``): see :mod:`ganlit.models.steps`.
 
     Args:
@@ -248,113 +224,6 @@ class GANModule(EvaluationSteps, L.LightningModule):
             return {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
                     for k, v in batch.items()}
         return batch
-
-    # ----------------------------------------------------------------- optimizers and schedules
-    def lr_lambda(self, t: int) -> float:
-        """Learning-rate factor at schedule time ``t`` (epochs or iterations): constant, then linear to 0."""
-        if self.lr_decay <= 0:
-            return 1.0
-        return max(0.0, 1.0 - max(0, t + 1 - self.lr_constant) / float(self.lr_decay + 1))
-
-    def _adam(self, params, lr: float) -> torch.optim.Optimizer:
-        params = [p for p in params if p.requires_grad]
-        fused = self.fused_adam
-        if fused is None:
-            fused = bool(params) and all(p.is_cuda for p in params)
-        return torch.optim.Adam(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay, fused=fused or None)
-
-    def configure_optimizers(self):
-        opt_g = self._adam(self.g_nets.parameters(), self.lr_g)
-        opt_d = self._adam(self.d_nets.parameters(), self.lr_d)
-        scheds = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_lambda) for o in (opt_g, opt_d)]
-        return [opt_g, opt_d], scheds
-
-    def _step_schedulers(self) -> None:
-        with warnings.catch_warnings():
-            # A cadence may step the schedule before an optimizer's first step (StarGAN's G); that is intended.
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-            for sched in self.lr_schedulers():
-                sched.step()
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Called inside opt.step(), after fp16 gradients were unscaled.
-        if self.grad_clip is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
-
-    # ----------------------------------------------------------------- the loop
-    def phases_at(self, iteration: int) -> str:
-        return self.pattern[iteration % len(self.pattern)]
-
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        it = int(self.iteration)
-        phases = self.phases_at(it)
-        opt_g, opt_d = self.optimizers()
-        log_now = self._logs_this_iteration()
-        with torch.set_grad_enabled("G" in phases):
-            out = self.forward_step(batch)
-        for phase in phases:
-            opt = opt_d if phase == "D" else opt_g
-            loss_fn = self.discriminator_loss if phase == "D" else self.generator_loss
-            with self.toggled_optimizer(opt):
-                loss, logs = loss_fn(batch, out)
-                opt.zero_grad(set_to_none=True)
-                if self._finite_or_skip(phase, loss, logs, it):
-                    self.manual_backward(loss)
-                    opt.step()
-            if log_now:
-                self.log_dict({f"train/{k}": v.detach() if torch.is_tensor(v) else v for k, v in logs.items()},
-                              prog_bar=False, on_step=True, on_epoch=False)
-        if "G" in phases and self.generator_ema is not None:
-            self.generator_ema.update_parameters(self.g_nets)
-        self.iteration += 1
-        if self.schedule_unit == "iteration":
-            self._step_schedulers()
-        if log_now:
-            self.log("train/lr_g", opt_g.param_groups[0]["lr"], on_step=True, on_epoch=False)
-        if self.sample_every_n_steps and (it + 1) % self.sample_every_n_steps == 0:
-            self.write_samples()
-
-    def _logs_this_iteration(self) -> bool:
-        """Whether this iteration's on_step values reach the loggers. Lightning writes them only every
-        ``log_every_n_steps`` batches (and in fast_dev_run), and each ``self.log`` key costs a ResultCollection
-        update (about 2 ms of CPU on a 2-core VM), so the other iterations skip logging, as Lightning's own
-        monitors do."""
-        if self._trainer is None:
-            return True
-        trainer = self.trainer
-        return bool(trainer.fast_dev_run) or trainer._logger_connector.should_update_logs
-
-    def on_train_epoch_end(self) -> None:
-        if self._trainer is not None and not self.trainer.fit_loop.epoch_loop._num_ready_batches_reached():
-            # Cut short by max_steps or a stop request: the epoch has not ended, so neither has its schedule
-            # step (a run resumed from here, or a straight run, takes it when the epoch really ends).
-            return
-        if self.schedule_unit == "epoch":
-            self._step_schedulers()
-        self.write_samples()
-
-    def _finite_or_skip(self, phase: str, loss: Tensor, logs: dict[str, Tensor], it: int) -> bool:
-        if bool(torch.isfinite(loss.detach())):
-            return True
-        bad = [k for k, v in logs.items() if torch.is_tensor(v) and not bool(torch.isfinite(v.detach()).all())]
-        if self.on_nonfinite == "skip":
-            self.skipped_steps += 1
-            self.log("train/skipped_steps", self.skipped_steps.float(), on_step=True, on_epoch=False)
-            return False
-        last = self._last_checkpoint()
-        raise NonFiniteLossError(
-            f"{type(self).__name__}: the {phase} loss became {loss.item()} at iteration {it}"
-            f" (non-finite terms: {', '.join(bad) or 'the total'}). Lower the learning rate or enable grad_clip (or set"
-            " on_nonfinite: skip to drop such steps), then "
-            + (f"resume from the last good checkpoint: --ckpt_path {last}" if last else "start again: no checkpoint "
-               "was saved yet")
-        )
-
-    def _last_checkpoint(self) -> Optional[str]:
-        callbacks = list(getattr(self.trainer, "checkpoint_callbacks", [])) if self._trainer is not None else []
-        paths = [getattr(cb, "last_model_path", "") for cb in callbacks]  # last.ckpt first, then a best one
-        paths += [getattr(cb, "best_model_path", "") for cb in callbacks]
-        return next((p for p in paths if p), None)
 
     # ----------------------------------------------------------------- samples
     @torch.no_grad()

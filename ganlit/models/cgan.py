@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.gan import GAN
@@ -35,15 +35,21 @@ class CGAN(GAN):
         n = self.fixed_z.size(0)
         self.register_buffer("fixed_labels", torch.arange(n) % num_classes)
 
-    def build_networks(self, arch: str, image_size: int, channels: int, z_dim: int, ngf: int, ndf: int):
-        k = self.num_classes
-        if arch == "dcgan":
-            return (DCGANGenerator(z_dim, image_size, channels, ngf, num_classes=k),
-                    DCGANDiscriminator(image_size, channels, ndf, num_classes=k))
-        if arch == "mlp":
-            return (ConditionalMLPGenerator(k, z_dim, image_size, channels),
-                    ConditionalMaxoutDiscriminator(k, image_size, channels))
-        raise ValueError(f"arch={arch!r}: expected 'dcgan' or 'mlp'")
+    def build_generator(self) -> nn.Module:
+        """G(z, labels): noise ``[N, z_dim]`` and classes ``[N]`` -> images in [-1, 1]."""
+        if self.arch == "dcgan":
+            return DCGANGenerator(self.z_dim, self.image_size, self.channels, self.ngf, num_classes=self.num_classes)
+        if self.arch == "mlp":
+            return ConditionalMLPGenerator(self.num_classes, self.z_dim, self.image_size, self.channels)
+        raise ValueError(f"arch={self.arch!r}: expected 'dcgan' or 'mlp'")
+
+    def build_discriminator(self) -> nn.Module:
+        """D(images, labels): one logit per image."""
+        if self.arch == "dcgan":
+            return DCGANDiscriminator(self.image_size, self.channels, self.ndf, num_classes=self.num_classes)
+        if self.arch == "mlp":
+            return ConditionalMaxoutDiscriminator(self.num_classes, self.image_size, self.channels)
+        raise ValueError(f"arch={self.arch!r}: expected 'dcgan' or 'mlp'")
 
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:
         return self.generator(z, self._labels(labels, z.size(0), z.device))

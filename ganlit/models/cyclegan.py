@@ -64,7 +64,8 @@ class CycleGAN(GANModule):
     ``discriminators["B"]``, keyed by the domain each one judges (the official code calls the judge of
     domain B ``netD_A``). Batches are dicts with ``A`` and ``B`` in [-1, 1]. The losses are logged under the
     official names and weights (``loss_G_A``, ``loss_cycle_A``, ``loss_idt_A``, ``loss_D_A``, ...), so
-    ``loss_D_A`` is the loss of ``discriminators["B"]``.
+    ``loss_D_A`` is the loss of ``discriminators["B"]``. :meth:`build_generator` (``"A2B"``, ``"B2A"``) and
+    :meth:`build_discriminator` (``"A"``, ``"B"``) build them: override one to try another network.
 
     Args:
         channels: channels of domain A images (linked from the data module by the CLI).
@@ -121,22 +122,28 @@ class CycleGAN(GANModule):
             )
         self.lambda_a, self.lambda_b, self.lambda_identity = lambda_a, lambda_b, lambda_identity
         self.gan_mode, self.num_samples = gan_loss, num_samples
-
-        def generator(c_in: int, c_out: int) -> ResnetGenerator:
-            return ResnetGenerator(c_in, c_out, ngf, n_blocks, norm, use_dropout, padding)
-
-        self.generators = nn.ModuleDict({
-            "A2B": generator(channels, channels_b),
-            "B2A": generator(channels_b, channels),
-        })
-        self.discriminators = nn.ModuleDict({
-            "A": PatchDiscriminator(channels, ndf, n_layers, norm),
-            "B": PatchDiscriminator(channels_b, ndf, n_layers, norm),
-        })
+        self.channels, self.channels_b = channels, channels_b
+        self.ngf, self.n_blocks, self.ndf, self.n_layers = ngf, n_blocks, ndf, n_layers
+        self.norm, self.use_dropout, self.padding = norm, use_dropout, padding
+        self.generators = nn.ModuleDict({key: self.build_generator(key) for key in ("A2B", "B2A")})
+        self.discriminators = nn.ModuleDict({domain: self.build_discriminator(domain) for domain in ("A", "B")})
         # Fakes of domain A (from B2A) feed D_A, fakes of B feed D_B. Not modules: saved by the checkpoint hooks.
         self.pools = {"A": ImagePool(pool_size), "B": ImagePool(pool_size)}
         self.register_buffer("fixed_A", torch.empty(0))
         self.register_buffer("fixed_B", torch.empty(0))
+
+    # --------------------------------------------------------------- networks (override to change one)
+    def channels_of(self, domain: str) -> int:
+        return self.channels if domain == "A" else self.channels_b
+
+    def build_generator(self, key: str) -> nn.Module:
+        """``generators[key]``: ``"A2B"`` (G) maps domain A images to B, ``"B2A"`` (F) back; [-1, 1] both ways."""
+        return ResnetGenerator(self.channels_of(key[0]), self.channels_of(key[-1]), self.ngf, self.n_blocks,
+                               self.norm, self.use_dropout, self.padding)
+
+    def build_discriminator(self, domain: str) -> nn.Module:
+        """``discriminators[domain]``: images of ``domain`` (``"A"`` or ``"B"``) -> patch scores."""
+        return PatchDiscriminator(self.channels_of(domain), self.ndf, self.n_layers, self.norm)
 
     # --------------------------------------------------------------- translation
     def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:

@@ -33,7 +33,8 @@ class DiscoGAN(GANModule):
     :meth:`translate` and :meth:`evaluation_images` speak [-1, 1], and :meth:`sample_images` gives [0, 1].
 
     Networks: ``generators["A2B"]`` (the official ``generator_B``), ``generators["B2A"]`` (``generator_A``),
-    ``discriminators["A"]`` / ``discriminators["B"]``, keyed by the domain each one judges.
+    ``discriminators["A"]`` / ``discriminators["B"]``, keyed by the domain each one judges, built by
+    :meth:`build_generator` / :meth:`build_discriminator` (override one to try another network).
 
     Args:
         image_size, channels: image geometry (linked from the data module by the CLI); sizes are multiples of 16.
@@ -76,16 +77,20 @@ class DiscoGAN(GANModule):
         self.gan_weight, self.fm_weight = gan_weight, fm_weight
         self.starting_rate, self.default_rate, self.gan_curriculum = starting_rate, default_rate, gan_curriculum
         self.normalized, self.num_samples = normalized, num_samples
-        self.generators = nn.ModuleDict({
-            "A2B": DiscoGANGenerator(channels, channels, ngf),
-            "B2A": DiscoGANGenerator(channels, channels, ngf),
-        })
-        self.discriminators = nn.ModuleDict({
-            "A": DiscoGANDiscriminator(channels, ndf, image_size),
-            "B": DiscoGANDiscriminator(channels, ndf, image_size),
-        })
+        self.image_size, self.channels, self.ngf, self.ndf = image_size, channels, ngf, ndf
+        self.generators = nn.ModuleDict({key: self.build_generator(key) for key in ("A2B", "B2A")})
+        self.discriminators = nn.ModuleDict({domain: self.build_discriminator(domain) for domain in ("A", "B")})
         self.register_buffer("fixed_A", torch.empty(0))
         self.register_buffer("fixed_B", torch.empty(0))
+
+    # --------------------------------------------------------------- networks (override to change one)
+    def build_generator(self, key: str) -> nn.Module:
+        """``generators[key]`` (``"A2B"``, ``"B2A"``): images in [0, 1] -> images in [0, 1]."""
+        return DiscoGANGenerator(self.channels, self.channels, self.ngf)
+
+    def build_discriminator(self, domain: str) -> nn.Module:
+        """``discriminators[domain]``: images in [0, 1] -> (logit, the inner feature maps feature matching uses)."""
+        return DiscoGANDiscriminator(self.channels, self.ndf, self.image_size)
 
     # --------------------------------------------------------------- ranges and translation
     def _unit(self, x: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.base import GANModule
@@ -26,6 +26,9 @@ class GAN(GANModule):
         loss: adversarial loss on logits (``vanilla`` is the paper's).
         num_samples: images in the fixed sample grid.
         **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, EMA, ...).
+
+    Networks: :meth:`build_generator` and :meth:`build_discriminator` build ``generator`` and ``discriminator``
+    (override one to try your own network; ``arch``, ``ngf``, ``ndf`` only reach the default ones).
     """
 
     paper = {"title": "Generative Adversarial Nets",
@@ -55,15 +58,28 @@ class GAN(GANModule):
     ) -> None:
         super().__init__(lr_g=lr_g, lr_d=lr_d, betas=betas, **kwargs)
         self.z_dim, self.loss_mode, self.image_size, self.channels = z_dim, loss, image_size, channels
-        self.generator, self.discriminator = self.build_networks(arch, image_size, channels, z_dim, ngf, ndf)
+        self.arch, self.ngf, self.ndf = arch, ngf, ndf
+        self.generator = self.build_generator()
+        self.discriminator = self.build_discriminator()
         self.register_buffer("fixed_z", torch.randn(num_samples, z_dim, generator=torch.Generator().manual_seed(0)))
 
-    def build_networks(self, arch: str, image_size: int, channels: int, z_dim: int, ngf: int, ndf: int):
-        if arch == "dcgan":
-            return (DCGANGenerator(z_dim, image_size, channels, ngf), DCGANDiscriminator(image_size, channels, ndf))
-        if arch == "mlp":
-            return MLPGenerator(z_dim, image_size=image_size, channels=channels), MaxoutDiscriminator(image_size, channels)
-        raise ValueError(f"arch={arch!r}: expected 'dcgan' or 'mlp'")
+    # --------------------------------------------------------------- networks (override to change one)
+    def build_generator(self) -> nn.Module:
+        """G: noise ``[N, z_dim]`` -> images ``[N, channels, image_size, image_size]`` in [-1, 1] (DCGAN's or the
+        paper's MLP, by ``arch``)."""
+        if self.arch == "dcgan":
+            return DCGANGenerator(self.z_dim, self.image_size, self.channels, self.ngf)
+        if self.arch == "mlp":
+            return MLPGenerator(self.z_dim, image_size=self.image_size, channels=self.channels)
+        raise ValueError(f"arch={self.arch!r}: expected 'dcgan' or 'mlp'")
+
+    def build_discriminator(self) -> nn.Module:
+        """D: images -> one logit per image (DCGAN's or the paper's maxout MLP, by ``arch``)."""
+        if self.arch == "dcgan":
+            return DCGANDiscriminator(self.image_size, self.channels, self.ndf)
+        if self.arch == "mlp":
+            return MaxoutDiscriminator(self.image_size, self.channels)
+        raise ValueError(f"arch={self.arch!r}: expected 'dcgan' or 'mlp'")
 
     # --------------------------------------------------------------- generation
     def forward(self, z: Tensor, labels: Optional[Tensor] = None) -> Tensor:

@@ -59,6 +59,8 @@ class PairedCycleGAN(GANModule):
     pastes each region's output back into its box and blends it into the source through the region mask,
     in the listed order. Pixels outside every region keep the source. Translation then needs the masks.
     Without ``regions`` one pair of networks handles the whole face (keys ``G``, ``F``, ``X``, ``Y``, ``S``).
+    :meth:`build_generator` (G, F) and :meth:`build_discriminator` (D_X, D_Y and the style discriminator D_S)
+    build each network from its key: override one to try another network.
 
     Defaults: CycleGAN's networks, optimizer (Adam 2e-4, betas 0.5/0.999, G phase first) and LSGAN; the
     loss weights of a reimplementation (adversarial 0.1, identity/style 1.0) [unverified against the paper].
@@ -130,15 +132,31 @@ class PairedCycleGAN(GANModule):
         self.lambda_pretrain_identity = lambda_pretrain_identity
         self.pretrain_removal_epochs = pretrain_removal_epochs
         self.num_samples = num_samples
+        self.ngf, self.ndf, self.n_blocks_g, self.n_blocks_f = ngf, ndf, n_blocks_g, n_blocks_f
+        self.n_layers_d, self.n_layers_s, self.norm = n_layers_d, n_layers_s, norm
         self.generators, self.discriminators = nn.ModuleDict(), nn.ModuleDict()
-        for part in self.parts:
-            self.generators[self.key("G", part)] = MakeupTransferGenerator(channels, ngf, n_blocks_g, norm)
-            self.generators[self.key("F", part)] = MakeupRemovalGenerator(channels, ngf, n_blocks_f, norm)
-            self.discriminators[self.key("X", part)] = PatchDiscriminator(channels, ndf, n_layers_d, norm)
-            self.discriminators[self.key("Y", part)] = PatchDiscriminator(channels, ndf, n_layers_d, norm)
-            self.discriminators[self.key("S", part)] = StyleDiscriminator(channels, ndf, n_layers_s, norm)
+        for part in self.parts:  # in this order: each network's initial weights are drawn in turn
+            for net in "GF":
+                self.generators[self.key(net, part)] = self.build_generator(self.key(net, part))
+            for net in "XYS":
+                self.discriminators[self.key(net, part)] = self.build_discriminator(self.key(net, part))
         for name in ("x", "y", "x_regions", "y_regions"):
             self.register_buffer(f"fixed_{name}", torch.empty(0))
+
+    # ----------------------------------------------------------------- networks (override to change one)
+    def build_generator(self, key: str) -> nn.Module:
+        """``generators[key]``, ``key`` = :meth:`key` (net, part): ``G`` applies makeup, G(x, y_ref) -> x wearing
+        y_ref's makeup; ``F`` removes it, F(y) -> y bare. Images in [-1, 1]."""
+        if key.split("_")[0] == "G":
+            return MakeupTransferGenerator(self.channels, self.ngf, self.n_blocks_g, self.norm)
+        return MakeupRemovalGenerator(self.channels, self.ngf, self.n_blocks_f, self.norm)
+
+    def build_discriminator(self, key: str) -> nn.Module:
+        """``discriminators[key]``: ``X`` / ``Y`` judge bare / made-up faces (patch logits), ``S`` the style
+        discriminator D_S judges a pair (reference, result) of faces."""
+        if key.split("_")[0] == "S":
+            return StyleDiscriminator(self.channels, self.ndf, self.n_layers_s, self.norm)
+        return PatchDiscriminator(self.channels, self.ndf, self.n_layers_d, self.norm)
 
     @staticmethod
     def key(net: str, part: str) -> str:

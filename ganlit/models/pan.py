@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.pix2pix import PairedTranslationGAN
@@ -88,18 +88,23 @@ class PAN(PairedTranslationGAN):
             channels, image_size, ngf, num_downs, norm, use_dropout, lambda_l1, loss, num_samples,
             lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, **kwargs,
         )
-        self.discriminator = PANDiscriminator((2 if conditional_d else 1) * channels, ndf, image_size)
-        n_features = len(PANDiscriminator.feature_layers)
-        if len(feature_weights) != n_features:
-            raise ValueError(
-                f"feature_weights={tuple(feature_weights)}: expected {n_features} weights, one per hidden layer"
-                f" of the PAN discriminator (default (5, 1.5, 1.5, 1))"
-            )
         if margin < 0:
             raise ValueError(f"margin={margin}: expected a value >= 0 (the paper uses 3)")
-        self.conditional_d = conditional_d
+        self.ndf, self.conditional_d = ndf, conditional_d
         self.feature_weights = tuple(float(w) for w in feature_weights)
         self.margin = float(margin)
+        self.discriminator = self.build_discriminator()
+
+    def build_discriminator(self) -> nn.Module:
+        """The perceptual discriminator: an image (stacked after the input when ``conditional_d``) -> its logit and
+        the hidden feature maps H_j, one per weight of ``feature_weights``."""
+        n_features = len(PANDiscriminator.feature_layers)
+        if len(self.feature_weights) != n_features:
+            raise ValueError(
+                f"feature_weights={self.feature_weights}: expected {n_features} weights, one per hidden layer"
+                f" of the PAN discriminator (default (5, 1.5, 1.5, 1))"
+            )
+        return PANDiscriminator((2 if self.conditional_d else 1) * self.channels, self.ndf, self.image_size)
 
     def discriminate(self, a: Tensor, image: Tensor) -> tuple[Tensor, list[Tensor]]:
         """D's logit and hidden features for ``image`` (stacked after the input ``a`` when conditional)."""

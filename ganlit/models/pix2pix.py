@@ -70,6 +70,10 @@ class PairedTranslationGAN(GANModule):
         loss: adversarial loss on D's logits (``vanilla``: the papers' cross-entropy).
         num_samples: pairs in the sample grid (taken from the first training batch).
         **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, schedule, EMA, ...).
+
+    Networks: :meth:`build_generator` builds ``generator`` (the U-Net; ``ngf``, ``num_downs``, ``norm``,
+    ``use_dropout`` and the size check reach it alone), the paper's ``build_discriminator`` its ``discriminator``.
+    Override one to try another network.
     """
 
     def __init__(
@@ -86,18 +90,23 @@ class PairedTranslationGAN(GANModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if image_size % 2**num_downs:
-            raise ValueError(
-                f"image_size={image_size} is not divisible by 2**num_downs={2**num_downs}: the U-Net halves the "
-                f"image num_downs times; use num_downs={_max_downs(image_size)} or an image_size that is a multiple "
-                f"of {2**num_downs}"
-            )
         self.channels, self.image_size = channels, image_size
         self.lambda_l1, self.loss_mode, self.num_samples = lambda_l1, loss, num_samples
-        self.generator = UnetGenerator(channels, channels, num_downs, ngf, norm, use_dropout)
+        self.ngf, self.num_downs, self.norm, self.use_dropout = ngf, num_downs, norm, use_dropout
+        self.generator = self.build_generator()
         # Fixed sample inputs, filled from the first training batch (base.on_load_checkpoint resizes them).
         self.register_buffer("fixed_A", torch.empty(0))
         self.register_buffer("fixed_B", torch.empty(0))
+
+    def build_generator(self) -> nn.Module:
+        """G: A images ``[N, channels, H, W]`` -> B images of the same shape, in [-1, 1] (the U-Net)."""
+        if self.image_size % 2**self.num_downs:
+            raise ValueError(
+                f"image_size={self.image_size} is not divisible by 2**num_downs={2**self.num_downs}: the U-Net halves "
+                f"the image num_downs times; use num_downs={_max_downs(self.image_size)} or an image_size that is a "
+                f"multiple of {2**self.num_downs}"
+            )
+        return UnetGenerator(self.channels, self.channels, self.num_downs, self.ngf, self.norm, self.use_dropout)
 
     # --------------------------------------------------------------- translation
     def forward(self, x: Tensor) -> Tensor:
@@ -209,12 +218,16 @@ class Pix2Pix(PairedTranslationGAN):
             channels, image_size, ngf, num_downs, norm, use_dropout, lambda_l1, loss, num_samples,
             lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, lr_constant=lr_constant, lr_decay=lr_decay, **kwargs,
         )
-        if d_arch == "patch":
-            self.discriminator = PatchDiscriminator(2 * channels, ndf, n_layers, d_norm)
-        elif d_arch == "pixel":
-            self.discriminator = PixelDiscriminator(2 * channels, ndf, d_norm)
-        else:
-            raise ValueError(f"d_arch={d_arch!r}: expected 'patch' (PatchGAN) or 'pixel' (1x1 PixelGAN)")
+        self.ndf, self.n_layers, self.d_norm, self.d_arch = ndf, n_layers, d_norm, d_arch
+        self.discriminator = self.build_discriminator()
+
+    def build_discriminator(self) -> nn.Module:
+        """D: the pair (A, B) stacked on channels ``[N, 2 * channels, H, W]`` -> patch logits."""
+        if self.d_arch == "patch":
+            return PatchDiscriminator(2 * self.channels, self.ndf, self.n_layers, self.d_norm)
+        if self.d_arch == "pixel":
+            return PixelDiscriminator(2 * self.channels, self.ndf, self.d_norm)
+        raise ValueError(f"d_arch={self.d_arch!r}: expected 'patch' (PatchGAN) or 'pixel' (1x1 PixelGAN)")
 
     def discriminate(self, a: Tensor, b: Tensor) -> Tensor:
         """D's patch logits for the pair (a, b), stacked on channels."""

@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.attributes import CELEBA_DEFAULT_ATTRS, HAIR_COLOURS, Target, official_test_labels, target_vector
@@ -33,6 +33,7 @@ class StarGAN(GANModule):
     Extension points for the randomness of an iteration: :meth:`sample_target_labels` (the target labels,
     drawn first) and :meth:`gp_alpha` (the gradient-penalty interpolation weights, drawn second). Override
     them in a subclass (or assign them on an instance) to replay recorded draws or to try another sampling.
+    The networks come from :meth:`build_generator` and :meth:`build_discriminator` (override one to try another).
 
     One difference from the official solver: its G step recomputes ``G(x_real, c_trg)``, so the official G
     runs three times in an iteration with a G step and ganlit's twice (the fake of the D step is reused; G
@@ -119,11 +120,22 @@ class StarGAN(GANModule):
         self.lambda_cls, self.lambda_rec, self.lambda_gp = lambda_cls, lambda_rec, lambda_gp
         self.num_samples = num_samples
         self.lr_update_step, self.lr_schedule = lr_update_step, lr_schedule
-        self.generator = StarGANGenerator(conv_dim, num_attrs, repeat_num, use_batch_stats)
-        self.discriminator = StarGANDiscriminator(image_size, d_conv_dim or conv_dim, num_attrs, d_repeat_num)
+        self.conv_dim, self.repeat_num, self.use_batch_stats = conv_dim, repeat_num, use_batch_stats
+        self.d_conv_dim, self.d_repeat_num = d_conv_dim or conv_dim, d_repeat_num
+        self.generator = self.build_generator()
+        self.discriminator = self.build_discriminator()
         # The official sample grid translates one fixed batch; it is taken from the first training batch.
         self.register_buffer("fixed_image", torch.zeros(0, 3, image_size, image_size))
         self.register_buffer("fixed_label", torch.zeros(0, num_attrs))
+
+    # --------------------------------------------------------------- networks (override to change one)
+    def build_generator(self) -> nn.Module:
+        """G(x, c): images ``[N, 3, H, W]`` in [-1, 1] and target labels ``[N, num_attrs]`` -> images."""
+        return StarGANGenerator(self.conv_dim, self.num_attrs, self.repeat_num, self.use_batch_stats)
+
+    def build_discriminator(self) -> nn.Module:
+        """D(x) -> (patch realness ``[N, 1, h, w]``, attribute logits ``[N, num_attrs]``)."""
+        return StarGANDiscriminator(self.image_size, self.d_conv_dim, self.num_attrs, self.d_repeat_num)
 
     @classmethod
     def from_generator(cls, generator: StarGANGenerator, attr_names: list[str], image_size: int = 128,
