@@ -6,6 +6,8 @@ A paper's module builds its networks, then states only its losses:
   batch, with gradients only when a G phase follows, so no paper pays for the generator twice.
 * ``discriminator_loss(batch, out) -> (loss, logs)`` and ``generator_loss(batch, out) -> (loss, logs)``.
 * ``sample_images() -> (images in [0, 1], nrow)`` for the sample grids.
+* what it does at inference, where it differs from the defaults: :mod:`ganlit.models.inference` (the
+  contract every command reads).
 
 Networks live in ``self.generator``/``self.discriminator`` or, for translation papers, in the
 domain-keyed ``nn.ModuleDict`` s ``self.generators``/``self.discriminators``.
@@ -31,6 +33,7 @@ from ganlit.record import run_record
 from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
 from ganlit.models.steps import EvaluationSteps
+from ganlit.models.inference import InferenceContract
 
 Phase = Literal["D", "G"]
 
@@ -93,7 +96,7 @@ def parse_cadence(cadence: Optional[str], n_critic: int, order: str) -> list[str
     return pattern
 
 
-class GANModule(EvaluationSteps, L.LightningModule):
+class GANModule(InferenceContract, EvaluationSteps, L.LightningModule):
     """Base LightningModule for the alternating adversarial training of Goodfellow et al. (2014), Alg. 1.
 
     Validation, test and prediction (``ganlit validate``/``test``/``predict``): see :mod:`ganlit.models.steps`.
@@ -178,12 +181,6 @@ class GANModule(EvaluationSteps, L.LightningModule):
     def sample_images(self) -> Optional[tuple[Tensor, int]]:
         """Images in [0, 1] for the sample grid and the number per row, or None for no grid."""
         return None
-
-    def evaluation_images(self, batch: Any) -> dict[str, tuple[Tensor, Tensor]]:
-        """For the metrics: per direction (``""`` for sampling models, e.g. ``"AtoB"``), a pair
-        (real images of the target domain, generated images), both in [-1, 1], from one eval batch.
-        Generated images come from :meth:`sampling_nets` (the EMA copy when EMA is on)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define evaluation_images")
 
     # ----------------------------------------------------------------- networks
     @property

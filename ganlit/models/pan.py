@@ -88,7 +88,8 @@ class PAN(PairedTranslationGAN):
             channels, image_size, ngf, num_downs, norm, use_dropout, lambda_l1, loss, num_samples,
             lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, **kwargs,
         )
-        self.discriminator = PANDiscriminator((2 if conditional_d else 1) * channels, ndf, image_size)
+        self.discriminator_channels = (2 if conditional_d else 1) * channels
+        self.discriminator = PANDiscriminator(self.discriminator_channels, ndf, image_size)
         n_features = len(PANDiscriminator.feature_layers)
         if len(feature_weights) != n_features:
             raise ValueError(
