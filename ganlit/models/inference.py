@@ -132,6 +132,7 @@ class Inference:
             what the network takes), ``resize_and_crop`` or ``center_crop_resize`` (center-crop ``crop``, then a
             bilinear resize to ``image_size``: StarGAN's CelebA test).
         pixels: how outputs become 8-bit pixels: ``round`` (ganlit, StarGAN) or ``truncate`` (pix2pix/CycleGAN code).
+        ema: the images come from an exponential moving average of the generator(s).
     """
 
     task: Literal["sample", "translate"] = "translate"
@@ -149,6 +150,7 @@ class Inference:
     sizing: Literal["keep", "resize_and_crop", "center_crop_resize"] = "keep"
     crop: Optional[int] = None
     pixels: Literal["round", "truncate"] = "round"
+    ema: bool = False
 
     def __post_init__(self) -> None:
         checks = [("task", self.task in ("sample", "translate"), "'sample' or 'translate'"),
@@ -254,7 +256,8 @@ class InferenceContract:
 
         facts = checkpoint_facts(self)
         size = facts.get("image_size")
-        return Inference(channels=int(facts.get("channels") or 3), image_size=int(size) if size else None)
+        return Inference(channels=int(facts.get("channels") or 3), image_size=int(size) if size else None,
+                         ema=getattr(self, "generator_ema", None) is not None)
 
     def inference_network(self, direction: Optional[str] = None) -> nn.Module:
         """The network that computes the images (of ``direction``): ``sampling_nets()``, the EMA copy when on."""
