@@ -76,7 +76,7 @@ class GAN(GANModule):
 
     def inference(self) -> Inference:
         """Samples ``G(z)``, z ~ N(0, 1) of ``z_dim``; ``sample`` and ``export`` come from the base."""
-        return super().inference().replace(task="sample", z_dim=self.z_dim, channels=self.channels, directions=())
+        return super().inference().replace(task="sample", z_dim=self.z_dim, channels=self.channels)
 
     # --------------------------------------------------------------- losses
     def forward_step(self, batch: dict) -> dict[str, Tensor]:

@@ -121,7 +121,7 @@ class Inference:
         channels: channels of the images translate takes (domain A); ``channels_b``: of domain B when they differ.
         image_size: the size it was trained at (None: unknown).
         directions: the directions translate takes (``AtoB``/``BtoA``); empty when one network serves every target
-            (StarGAN) or for samplers. With more than one, commands pass ``direction=``; with one or none, they never do.
+            (StarGAN); always empty for samplers. With more than one, commands pass ``direction=``; with one or none, they never do.
         options: the keywords of :data:`OPTIONS` translate takes; commands pass only those, and only when asked.
         mode: how translate runs by default: ``eval``, or ``train`` (the official pix2pix test: dropout on, BatchNorm
             with each image's own statistics).
@@ -153,6 +153,8 @@ class Inference:
     ema: bool = False
 
     def __post_init__(self) -> None:
+        if self.task == "sample":  # a sampler translates nothing, so it has no direction
+            object.__setattr__(self, "directions", ())
         checks = [("task", self.task in ("sample", "translate"), "'sample' or 'translate'"),
                   ("directions", set(self.directions) <= set(DIRECTIONS), "AtoB and/or BtoA"),
                   ("options", set(self.options) <= set(OPTIONS), f"names from {', '.join(OPTIONS)}"),
