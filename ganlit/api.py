@@ -1,28 +1,101 @@
-"""``ganlit.load``: a trained model from a checkpoint, a run folder, a bundle folder or the Hugging Face Hub."""
+"""``ganlit.load``: a model ready for inference from a checkpoint, a run folder, a bundle folder, the Hugging Face Hub
+or the official released weights. Every command that uses a model (``sample``, ``translate``, ``evaluate``,
+``export``, ``demo``) loads it here and then calls only what the model declares (:mod:`ganlit.models.inference`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
+
+from ganlit.errors import UsageError
 
 if TYPE_CHECKING:
-    from ganlit.models.base import GANModule
+    from torch import nn
 
-__all__ = ["load"]
+__all__ = ["OFFICIAL_KINDS", "OFFICIAL_PREFIX", "load", "missing_official_weights"]
+
+OFFICIAL_PREFIX = "official:"
+OFFICIAL_KINDS = ("pix2pix", "cyclegan", "stargan")
 
 
-def load(source: Union[str, Path], device: str = "cpu") -> "GANModule":
-    """The model ``source`` names, in eval mode on ``device``.
+def load(source: Union[str, Path], device: str = "cpu", *, weights: Union[str, Path, None] = None,
+         attrs: Optional[Sequence[str]] = None, dropout: bool = True) -> "nn.Module":
+    """The model ``source`` names, in eval mode on ``device``, with the inference contract
+    (``model.inference()``, ``model.translate``/``model.sample``, ``model.export_network``).
 
     Args:
         source: a ganlit checkpoint (``.ckpt``), a run folder (its ``checkpoints/last.ckpt``), a bundle folder
-            written by ``ganlit pack`` (``model.safetensors`` + ``config.json``), or ``hf:owner/name``, a bundle on
-            the Hugging Face Hub (``pip install 'ganlit[hub]'``; fetched once into huggingface_hub's cache).
+            written by ``ganlit pack`` (``model.safetensors`` + ``config.json``), ``hf:owner/name`` (a bundle on
+            the Hugging Face Hub, ``pip install 'ganlit[hub]'``), or ``official:pix2pix`` / ``official:cyclegan`` /
+            ``official:stargan`` with ``weights``, or ``official:<kind>/<name>`` once ``ganlit download
+            official:<kind>/<name>`` fetched it.
         device: where the model goes (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        weights: the official weights file (``official:*`` only; wins over the downloaded file of a name).
+        attrs: ``official:stargan``: the attribute names the weights were trained on, in order (a released model
+            by name defaults to the five CelebA attributes it was released with).
+        dropout: ``official:pix2pix``/``cyclegan``: False builds a U-Net without dropout.
 
     The class a file names is checked to be a ganlit model before anything is called; a bundle runs no pickle.
     A bundle gives the same ``sample``/``translate`` outputs as the checkpoint it was packed from, bit for bit.
     """
+    text = str(source)
+    if text.startswith(OFFICIAL_PREFIX):
+        return _load_official(text, weights, attrs, dropout).to(device).eval()
+    if weights is not None:
+        raise UsageError("--weights is for official:* models; a ganlit checkpoint is given with --model alone")
+    if attrs is not None:
+        raise UsageError("--attrs is for official:stargan; a ganlit checkpoint knows its attribute names")
     from ganlit.checkpoint import load_module
 
     return load_module(source, map_location=device)
+
+
+def missing_official_weights(kind: str) -> str:
+    """The error for ``official:<kind>`` with no file: the two ways to name one."""
+    return (f"--model official:{kind} needs --weights PATH (the official weights file), or a released model by name: "
+            f"--model official:{kind}/<name> once `ganlit download official:{kind}/<name>` fetched it "
+            f"(names: ganlit download --list)")
+
+
+def official_source(source: str, weights: Union[str, Path, None] = None,
+                    attrs: Optional[Sequence[str]] = None) -> tuple[str, Optional[Path], Optional[list[str]]]:
+    """``(kind, weights file, attribute names)`` of ``official:<kind>[/<name>]``: with a name, the file ganlit
+    downloads that model to (``weights`` still wins) and, for StarGAN, the five CelebA attributes it was released
+    with; a missing file raises ``MissingWeightsError`` naming ``ganlit download``."""
+    from ganlit.hub import STARGAN_PRETRAINED_ATTRS, official_names, resolve_official
+
+    kind, _, name = source[len(OFFICIAL_PREFIX):].partition("/")
+    if kind not in OFFICIAL_KINDS:
+        raise UsageError(f"--model {source}: expected official:{' | official:'.join(OFFICIAL_KINDS)}, "
+                         "optionally with /<name> of a released model")
+    path = Path(weights) if weights is not None else None
+    names = [a.strip() for a in attrs if a.strip()] if attrs is not None else None
+    if name:
+        if name not in official_names(kind):
+            raise UsageError(f"--model {source}: no released {kind} model named {name!r}; known: "
+                             f"{', '.join(official_names(kind))}")
+        path = resolve_official(kind, name, path)
+        if kind == "stargan" and names is None:
+            names = list(STARGAN_PRETRAINED_ATTRS)
+    return kind, path, names
+
+
+def _load_official(source: str, weights: Union[str, Path, None], attrs: Optional[Sequence[str]],
+                   dropout: bool) -> "nn.Module":
+    from ganlit.hub import load_official
+    from ganlit.models.official import OfficialGenerator, OfficialStarGAN
+
+    kind, path, names = official_source(source, weights, attrs)
+    if path is None:
+        raise UsageError(missing_official_weights(kind))
+    if kind != "stargan":
+        if names is not None:
+            raise UsageError(f"--attrs only applies to official:stargan, not {source}")
+        return OfficialGenerator(kind, load_official(kind, path, **({} if dropout else {"use_dropout": False})), path)
+    net = load_official("stargan", path)
+    if names is None:
+        raise UsageError(f"official:stargan needs --attrs (ganlit.load: attrs=[...]) with the {net.c_dim} attribute "
+                         "names it was trained on, e.g. Black_Hair,Blond_Hair,Brown_Hair,Male,Young")
+    if len(names) != net.c_dim:
+        raise UsageError(f"--attrs names {len(names)} attributes but {path} was trained on c_dim={net.c_dim}")
+    return OfficialStarGAN(net, names, path)

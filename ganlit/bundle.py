@@ -108,25 +108,21 @@ def _networks(model: "GANModule") -> str:
 
 
 def inference_spec(model: "GANModule") -> dict[str, Any]:
-    """What the model does at inference, read off the model: sample or translate, and its inputs."""
-    from ganlit.facts import checkpoint_facts
-
-    facts = checkpoint_facts(model)
-    if callable(getattr(model, "sample", None)):
-        spec: dict[str, Any] = {"mode": "sample", "conditional": bool(getattr(model, "conditional", False)),
-                                "z_dim": getattr(model, "z_dim", None)}
-        if spec["conditional"]:
-            spec["num_classes"] = int(getattr(model, "num_classes", facts.get("num_classes") or 0))
-        return spec
-    spec = {"mode": "translate"}
+    """What the model does at inference, from its declaration (``model.inference()``): sample or translate, and
+    its inputs."""
+    spec = model.inference()
+    if spec.task == "sample":
+        out: dict[str, Any] = {"mode": "sample", "conditional": bool(spec.classes), "z_dim": spec.z_dim}
+        if spec.classes:
+            out["num_classes"] = len(spec.classes)
+        return out
+    out = {"mode": "translate", "directions": list(spec.directions), "options": list(spec.options)}
     nets = model.sampling_nets()
-    if hasattr(model, "generators") and isinstance(nets, torch.nn.ModuleDict):
-        spec["networks"] = list(nets.keys())
-    for name in ("attr_names", "single_label", "parts"):
-        value = getattr(model, name, None)
-        if isinstance(value, (list, tuple, bool, str)):
-            spec[name] = list(value) if isinstance(value, tuple) else value
-    return spec
+    if isinstance(nets, torch.nn.ModuleDict):
+        out["networks"] = list(nets.keys())
+    if spec.attributes:
+        out["attr_names"], out["single_label"] = list(spec.attributes), spec.single_label
+    return out
 
 
 def _json_ready(value: Any, key: str) -> Any:

@@ -279,7 +279,7 @@ class PredictionWriter(BasePredictionWriter):
             loaders = trainer.predict_dataloaders
             loader = loaders[dataloader_idx] if isinstance(loaders, (list, tuple)) else loaders
             dataset = loader.dataset
-            names = prediction_names(dataset, bool(getattr(pl_module, "conditional", False)))
+            names = prediction_names(dataset, bool(pl_module.inference().classes))  # as the model declares it
             inputs = {Path(f).resolve() for f in getattr(dataset, "files", None) or []}
             hit = next((n for n in names if (self.out / n).resolve() in inputs), None)
             if hit is not None:

@@ -1,8 +1,8 @@
 """The facts of how a model was trained (image size, channels, labels), saved in its checkpoints.
 
-``ganlit fit`` writes them under ``checkpoint["ganlit_facts"]``; ``translate``, ``export``, ``evaluate`` and
-``sample`` read them through ``checkpoint_facts`` alone, so a model trained at 32 px is used at 32 px everywhere,
-whether or not its class takes an ``image_size`` argument.
+``ganlit fit`` writes them under ``checkpoint["ganlit_facts"]``; the default inference declaration
+(``ganlit.models.inference``), which ``translate``, ``export``, ``evaluate`` and ``sample`` read, takes its image size
+and channels from ``checkpoint_facts``, whether or not the model's class takes an ``image_size`` argument.
 """
 
 from __future__ import annotations

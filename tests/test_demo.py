@@ -197,7 +197,7 @@ def test_translation_page_matches_ganlit_translate(servers, browser, tmp_path):
     click_label(browser, "direction", "BtoA")
     got = press_and_fetch(browser, "run", shot="translation")
     expected = translate_cli(tmp_path, ckpt, image, "--direction", "BtoA")
-    assert got.shape == (16, 16, 3)  # the checkpoint's training size, as translate resizes (resize_and_crop)
+    assert got.shape == (20, 24, 3)  # the input's own size (24x20), as translate keeps it, not the training 16
     np.testing.assert_array_equal(got, expected)
     click_label(browser, "direction", "AtoB")
     got = press_and_fetch(browser, "run")
@@ -250,13 +250,13 @@ def test_stargan_page_matches_ganlit_translate(servers, browser, tmp_path):
     browser.find_element(_by().CSS_SELECTOR, "#attr-thick input").click()
     got = press_and_fetch(browser, "run", shot="stargan")
     expected = translate_cli(tmp_path, ckpt, image, "--target", "red=0,green=1,blue=0,thick=1,inverted=0")
-    assert got.shape == (16, 16, 3)
+    assert got.shape == (20, 24, 3)
     np.testing.assert_array_equal(got, expected)
     # The whole test row of an input that is inverted: input + one image per attribute.
     click_label(browser, "source", "inverted")
     got = press_and_fetch(browser, "row", shot="stargan_row")
     expected = translate_cli(tmp_path, ckpt, image, "--source", "inverted=1")
-    assert got.shape == (16, 16 * 6, 3)
+    assert got.shape == (20, 24 * 6, 3)
     np.testing.assert_array_equal(got, expected)
 
 

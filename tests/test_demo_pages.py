@@ -47,10 +47,11 @@ def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypa
 
     if kind == "cyclegan":  # conftest's official-layout weights
         weights = request.getfixturevalue("resnet_weights")
-        extra, options = [], []
+        extra, options, page_options = [], [], {}
     else:
         weights, _ = request.getfixturevalue("stargan_weights")
         extra, options = ["--attrs", "Black_Hair,Male,Young"], ["--target", "Black_Hair=1,Male=0,Young=1"]
+        page_options = {"target": {"Black_Hair": 1.0, "Male": 0.0, "Young": 1.0}}
     built = {}
     for name in ("translation_page", "stargan_page"):  # record what the page gets instead of building widgets
         monkeypatch.setattr(demo_families, name, lambda ctx, *rest, _name=name, **kw: built.update(
@@ -61,7 +62,7 @@ def test_official_weights_pages_give_the_translate_pngs(kind, tmp_path, monkeypa
     if kind == "stargan":  # the attribute names from --attrs; the hair colours form the exclusive group
         assert built["rest"][:2] == (["Black_Hair", "Male", "Young"], ["Black_Hair"])
     image = write_image(tmp_path / "photo.png", size=(40, 30))
-    _, out = built["ctx"].translate(str(image), *options)
+    _, out = built["ctx"].translate(str(image), **page_options)
     assert Path(out).is_relative_to(tmp_path / "work")
     out_dir = tmp_path / "cli"
     assert ganlit(["translate", "--model", f"official:{kind}", "--weights", str(weights), *extra, *options,
@@ -112,8 +113,9 @@ def test_makeup_page_gives_the_translate_pngs(tmp_path, monkeypatch):
     assert [Path(p).name for p in built["examples"]][:4] == [
         "digit3_plain.png", "digit7_plain.png", "digit3_style0.png", "digit7_style0.png"]
     face, reference = write_image(tmp_path / "face.png", (40, 30), 3), Path(built["examples"][3])
-    for options in (["--reference", str(reference)], ["--remove"]):
-        _, out = built["ctx"].translate(str(face), *options)
+    for options, page_options in ((["--reference", str(reference)], {"reference": reference}),
+                                  (["--remove"], {"remove": True})):
+        _, out = built["ctx"].translate(str(face), **page_options)
         out_dir = tmp_path / f"cli{len(options)}"
         assert ganlit(["translate", "--model", str(ckpt), "--input", str(face), "--output", str(out_dir),
                        *options]) == 0

@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from translate_util import official_input, read, rounded, run, write_images
 
@@ -37,12 +38,28 @@ def pix2pix_ckpt(tmp_path) -> tuple[Path, Pix2Pix]:
 def test_ganlit_checkpoint_translates_like_the_model(tmp_path, capsys, pix2pix_ckpt):
     ckpt, model = pix2pix_ckpt
     inputs = write_images(tmp_path / "in", ["p.png", "q.jpg"])
-    rc, _, err = run(capsys, "--model", ckpt, "--input", tmp_path / "in", "--output", tmp_path / "out", "--eval")
+    rc, _, err = run(capsys, "--model", ckpt, "--input", tmp_path / "in", "--output", tmp_path / "out", "--eval",
+                     "--preprocess", "resize_and_crop")
     assert rc == 0, err
-    for path in inputs:  # image size 32 comes from the checkpoint
+    for path in inputs:  # the load size 32 comes from the checkpoint
         with torch.no_grad():
             expected = rounded(model.translate(official_input(path, 32), eval_mode=True))
         assert np.abs(read(tmp_path / "out" / f"{path.stem}.png") - expected).max() <= 1
+
+
+def test_ganlit_checkpoint_keeps_each_inputs_size_and_aspect_ratio(tmp_path, capsys, pix2pix_ckpt):
+    """Trained at 32 px, a 64x40 input comes back 64x40: it runs at 64x32 (the U-Net takes multiples of 32), as
+    official weights run, and the output is resized back to the input's size."""
+    ckpt, model = pix2pix_ckpt
+    (wide,) = write_images(tmp_path / "in", ["wide.png"], size=(64, 40))
+    rc, _, err = run(capsys, "--model", ckpt, "--input", wide, "--output", tmp_path / "out", "--eval")
+    assert rc == 0, err
+    got = read(tmp_path / "out" / "wide.png")
+    x = torch.from_numpy((np.asarray(Image.open(wide).convert("RGB").resize((64, 32), Image.BICUBIC),
+                                     dtype=np.float32) / 255.0 - 0.5) / 0.5).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        y = Image.fromarray(rounded(model.translate(x, eval_mode=True))).resize((64, 40), Image.BICUBIC)
+    assert got.shape == (40, 64, 3) and np.abs(got - np.asarray(y).astype(np.int16)).max() <= 1
 
 
 def test_ganlit_checkpoint_refuses_options_its_translate_does_not_take(tmp_path, capsys, pix2pix_ckpt):
@@ -67,6 +84,10 @@ class RecordingTranslator(GANModule):
         self.image_size = image_size
         self.generator = torch.nn.Identity()
         self.discriminator = torch.nn.Identity()
+
+    def inference(self):  # what it declares is what translate gets
+        return super().inference().replace(directions=("AtoB", "BtoA"),
+                                           options=("eval_mode", "target", "reference", "remove"))
 
     def translate(self, x, direction="AtoB", **options):
         CALLS.append({"direction": direction, "n": x.size(0), **options})
@@ -96,14 +117,18 @@ def test_only_the_options_the_user_gave_reach_translate(tmp_path, capsys):
     (call,) = CALLS
     assert set(call) == {"direction", "n", "target", "reference", "remove", "eval_mode"}
     assert call["direction"] == "BtoA" and call["target"] == {"smile": 1.0, "hat": 0.0} and call["remove"] is True
-    assert call["reference"].shape == (3, 3, 16, 16)
-    assert read(tmp_path / "all" / "a.png").shape == (16, 32, 3)  # a list of outputs is written side by side
+    assert call["reference"].shape == (3, 3, 48, 40)  # each image at its own size (40x48)
+    assert read(tmp_path / "all" / "a.png").shape == (48, 80, 3)  # a list of outputs is written side by side
 
 
 class RecordingStarTranslator(RecordingTranslator):
     """A StarGAN-like stand-in: translate(x, direction, target, c_org) and attribute names."""
 
     attr_names = ["Black_Hair", "Male", "Young"]
+
+    def inference(self):
+        return super().inference().replace(directions=(), options=("target", "c_org"),
+                                           attributes=tuple(self.attr_names))
 
     def translate(self, x, direction="AtoB", target=None, c_org=None):
         CALLS.append({"target": target, "c_org": c_org})
@@ -124,7 +149,7 @@ def test_stargan_like_checkpoints_get_the_source_labels_as_c_org(tmp_path, capsy
         assert rc == 0, err
         (call,) = CALLS
         assert call["target"] is None and call["c_org"].tolist() == c_org
-        assert read(tmp_path / f"o{source}" / "a.png").shape == (16, 32, 3)
+        assert read(tmp_path / f"o{source}" / "a.png").shape == (48, 80, 3)
     CALLS.clear()
     rc, _, err = run(capsys, "--model", ckpt, "--input", tmp_path / "in", "--output", tmp_path / "t",
                      "--target", "Black_Hair=1,Male=0,Young=1")
@@ -199,7 +224,7 @@ def test_other_bad_arguments(tmp_path, capsys, resnet_weights):
         (["--model", "official:munit", "--weights", resnet_weights], "official:pix2pix | official:cyclegan"),
         (["--model", "official:cyclegan"], "needs --weights"),
         (["--model", "official:cyclegan", "--weights", resnet_weights, "--target", "a=1"],
-         "only applies to official:stargan"),
+         "takes no --target option"),
         (["--model", "official:cyclegan", "--weights", resnet_weights, "--input", tmp_path / "nothing"],
          "does not exist"),
     ]

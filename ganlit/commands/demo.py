@@ -6,13 +6,15 @@
     ganlit demo --model official:stargan --weights 200000-G.ckpt --attrs Black_Hair,Blond_Hair,Brown_Hair,Male,Young
     ganlit demo --model stylize [--weights vgg19-dcbb9e9d.pth]
 
-The page fits the model: a sample grid (GAN, CGAN), an image translator (pix2pix, PAN, CycleGAN, DiscoGAN, official
-pix2pix/CycleGAN), attribute toggles (StarGAN), face + reference (PairedCycleGAN), content + style (Gatys). Every
-result is computed by the functions of ``ganlit translate`` / ``ganlit sample`` / ``ganlit stylize``, so the same
-input gives the same PNG.
+The page fits what the model declares (``model.inference()``, :mod:`ganlit.models.inference`): a sample grid for a
+sampler (GAN, CGAN), attribute toggles when it translates to target attributes (StarGAN), face + reference when it
+takes a reference image (PairedCycleGAN), otherwise an image translator (pix2pix, PAN, CycleGAN, DiscoGAN, official
+pix2pix/CycleGAN, a paper of one's own), and content + style for Gatys. Every result is computed by the functions of
+``ganlit translate`` / ``ganlit sample`` / ``ganlit stylize`` on the model ``ganlit.load`` gives, so the same input
+gives the same PNG.
 
 Safe by default: it listens on 127.0.0.1 (``--host`` to change), never opens a public share link, caps uploads
-(``--max-upload-mb``) and input images (``--max-pixels``), resizes inputs as the model was trained, and writes only
+(``--max-upload-mb``) and input images (``--max-pixels``), sizes inputs as ``ganlit translate`` does, and writes only
 inside a temporary folder it deletes on exit. Exit code 2 with one line on bad input or without Gradio.
 """
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import os
 import shutil
 import signal
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Optional
 if TYPE_CHECKING:
     from ganlit.commands.demo_pages import Limits
 
-__all__ = ["build_parser", "main", "resolve_checkpoint"]
+__all__ = ["build_page", "build_parser", "main"]
 
 # Results fill their box, so a 16 px digit is shown large; pixelated keeps small images crisp when scaled up.
 PAGE_CSS = ("#input img, #output img { width: 100%; height: 100%; object-fit: contain; "
@@ -59,83 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_checkpoint(model: str) -> Path:
-    """A checkpoint path, a bundle folder (``ganlit pack``) or ``hf:owner/name``, or a run folder's
-    ``checkpoints/last.ckpt`` (else its ``last.ckpt``)."""
-    from ganlit.bundle import HF_PREFIX, is_bundle, resolve_source
-
-    if model.startswith(HF_PREFIX):
-        return resolve_source(model)
-    path = Path(model)
-    if is_bundle(path):
-        return path
-    if path.is_dir():
-        for candidate in (path / "checkpoints" / "last.ckpt", path / "last.ckpt"):
-            if candidate.is_file():
-                return candidate
-        raise FileNotFoundError(f"--model {path}: a folder without checkpoints/last.ckpt or last.ckpt; "
-                                "pass the .ckpt file itself")
-    if not path.is_file():
-        raise FileNotFoundError(f"--model {path}: no such checkpoint file or run folder")
-    return path
-
-
 def build_page(args: argparse.Namespace, device: str, workdir: Path, limits: "Limits") -> tuple[Any, str]:
-    """The Gradio Blocks for ``args.model`` and a one-line description of what it serves."""
+    """The Gradio Blocks for ``args.model`` and a one-line description of what it serves: the model from
+    :func:`ganlit.load`, its page chosen by what it declares (``model.inference()``), never by its class."""
+    from ganlit.api import load
     from ganlit.commands import demo_families as fam
     from ganlit.commands.demo_pages import Context, Workspace, digit_examples
-    from ganlit.commands.translators import InputError
 
     workspace = Workspace(workdir)
     if args.model == "stylize":
         return fam.stylize_page(args, device, workspace, limits)
-    if args.model.startswith("official:"):
-        from ganlit.commands.translators import missing_official_weights, official_kind
-        from ganlit.hub import load_official
-
-        kind = official_kind(args)  # official:<kind>/<name> finds the file `ganlit download` put in place
-        if args.weights is None:
-            raise InputError(missing_official_weights(kind))
-        net = load_official(kind, args.weights).to(device)
-        ctx = Context(args, args.model, net, device, workspace, limits)
-        ctx.translator()  # fail now, on the command line, if an option is missing (e.g. --attrs)
-        if kind == "stargan":
-            from ganlit.attributes import HAIR_COLOURS
-
-            names = [a.strip() for a in args.attrs.split(",") if a.strip()]
-            return fam.stargan_page(ctx, names, [n for n in names if n in HAIR_COLOURS], None), \
-                f"official StarGAN from {args.weights}"
-        return fam.translation_page(ctx, two_way=False, eval_option=True, examples=[]), \
-            f"official {kind} from {args.weights}"
-
-    from ganlit.checkpoint import load_module
-
-    if args.weights is not None or args.attrs is not None:
-        raise InputError("--weights/--attrs are for official:* models (and --weights for stylize); "
-                         "a ganlit checkpoint is given with --model alone")
-    ckpt = resolve_checkpoint(args.model)
-    model = load_module(ckpt, map_location=device)
-    ctx = Context(args, str(ckpt), model, device, workspace, limits)
-    name = f"{type(model).__name__} from {ckpt}"
-    if hasattr(model, "sample"):
+    attrs = None if args.attrs is None else args.attrs.split(",")
+    model = load(args.model, device, weights=args.weights, attrs=attrs)
+    spec = model.inference()
+    ctx = Context(model, args.model, device, workspace, limits)
+    name = f"{type(model).__name__} from {args.model}" + (f" ({args.weights})" if args.weights else "")
+    if spec.task == "sample":
         return fam.sampling_page(ctx), name
-    if not callable(getattr(model, "translate", None)):
-        raise InputError(f"{ckpt}: {type(model).__name__} has neither sample() nor translate(); nothing to show")
-    params = inspect.signature(model.translate).parameters
-    size = int(getattr(model, "image_size", 32) or 32)
+    small = bool(spec.image_size) and spec.image_size <= 64
 
     def examples(domains: list[str]) -> list[str]:  # digits for the small models the digits world trains
-        return digit_examples(workdir / "examples", domains) if size <= 64 else []
+        return digit_examples(workdir / "examples", domains) if small else []
 
-    if "c_org" in params and getattr(model, "attr_names", None):
-        names = list(model.attr_names)
-        group = names if getattr(model, "single_label", False) else \
-            [n for n in names if n in getattr(model, "exclusive_attrs", [])]
-        return fam.stargan_page(ctx, names, group, examples(["plain"])), name
-    if "reference" in params:
+    if "target" in spec.options and spec.attributes:
+        return fam.stargan_page(ctx, list(spec.attributes), list(spec.exclusive), examples(["plain"])), name
+    if "reference" in spec.options:
         return fam.makeup_page(ctx, examples(["plain", "style0", "style1"])), name
-    two_way = len(getattr(model, "generators", {})) == 2
-    return fam.translation_page(ctx, two_way=two_way, eval_option="eval_mode" in params,
+    return fam.translation_page(ctx, two_way=len(spec.directions) == 2, eval_option="eval_mode" in spec.options,
                                 examples=examples(["plain", "outline", "red"])), name
 
 
@@ -171,9 +122,9 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _serve(args: argparse.Namespace, workdir: Path) -> int:
     import torch
 
-    from ganlit.checkpoint import UnsafeCheckpointError
     from ganlit.commands import demo_pages
     from ganlit.commands.translators import InputError
+    from ganlit.errors import UsageError
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -182,7 +133,7 @@ def _serve(args: argparse.Namespace, workdir: Path) -> int:
         if args.max_upload_mb <= 0 or args.max_pixels < 1:
             raise InputError("--max-upload-mb and --max-pixels must be positive")
         page, description = build_page(args, device, workdir, demo_pages.Limits(max_pixels=args.max_pixels))
-    except (InputError, FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
+    except (UsageError, FileNotFoundError, ValueError) as err:  # InputError, CheckpointError, MissingWeightsError
         print(f"ganlit demo: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # a file torch cannot parse at all: still one line, no traceback

@@ -62,13 +62,14 @@ def sampling_page(ctx: Context) -> Any:
 
     from ganlit.commands.sample import write_samples
 
-    model = ctx.loaded
-    conditional = bool(getattr(model, "conditional", False))
+    model = ctx.model
+    classes = model.inference().classes
+    conditional = bool(classes)
     with _blocks(type(model).__name__) as page:
         gr.Markdown(f"## {type(model).__name__}: samples\nThe same images as "
-                    "`ganlit sample --ckpt CKPT --num N --seed S" + (" --labels C`" if conditional else "`") + ".")
+                    "`ganlit sample --model CKPT --num N --seed S" + (" --labels C`" if conditional else "`") + ".")
         with gr.Row():
-            label = gr.Dropdown([str(c) for c in range(int(getattr(model, "num_classes", 1)))], value="0",
+            label = gr.Dropdown([str(c) for c in range(len(classes) or 1)], value="0",
                                 label="class to draw", visible=conditional, elem_id="label")
             num = gr.Slider(1, MAX_SAMPLES, value=16, step=1, label="number of images", elem_id="num")
             seed = gr.Number(0, precision=0, label="seed", elem_id="seed")
@@ -95,7 +96,7 @@ def translation_page(ctx: Context, two_way: bool, eval_option: bool, examples: l
 
     with _blocks("translate") as page:
         gr.Markdown("## Translate an image\nThe same PNG as `ganlit translate` writes for this file "
-                    "(resized as the model was trained).")
+                    "(at the input's size and aspect ratio, as translate keeps them).")
         with gr.Row():
             with gr.Column():
                 upload = _image_input("image", "upload")
@@ -110,8 +111,7 @@ def translation_page(ctx: Context, two_way: bool, eval_option: bool, examples: l
             out = _image_output("output", "output")
 
         def translate(path: Optional[str], d: str, e: bool) -> tuple[str, str]:
-            options = (["--direction", d] if two_way else []) + (["--eval"] if e else [])
-            return ctx.translate(path, *options)
+            return ctx.translate(path, direction=d if two_way else None, eval_mode=bool(e and eval_option))
 
         button.click(translate, [upload, direction, eval_mode], [seen, out])
     return page
@@ -144,10 +144,10 @@ def stargan_page(ctx: Context, names: list[str], group: list[str], examples: Opt
 
         def target(path: Optional[str], picked: Optional[str], *flags: bool) -> tuple[str, str]:
             on = {picked} | {n for n, f in zip(others, flags) if f}
-            return ctx.translate(path, "--target", ",".join(f"{n}={int(n in on)}" for n in names))
+            return ctx.translate(path, target={n: float(n in on) for n in names})
 
         def test_row(path: Optional[str], own: list[str]) -> tuple[str, str]:
-            return ctx.translate(path, *(["--source", ",".join(f"{n}=1" for n in own)] if own else []))
+            return ctx.translate(path, source={n: 1.0 for n in own} if own else None)
 
         button.click(target, [upload, choice, *toggles], [seen, out])
         row_button.click(test_row, [upload, source], [seen, out])
@@ -177,10 +177,10 @@ def makeup_page(ctx: Context, examples: list[str]) -> Any:
 
         def apply(path: Optional[str], ref: Optional[str]) -> tuple[str, str]:
             open_upload(ref, "reference face", ctx.limits)
-            return ctx.translate(path, "--reference", ref)
+            return ctx.translate(path, reference=Path(ref))
 
         button.click(apply, [face, reference], [seen, out])
-        remove.click(lambda path: ctx.translate(path, "--remove"), [face], [seen, out])
+        remove.click(lambda path: ctx.translate(path, remove=True), [face], [seen, out])
     return page
 
 

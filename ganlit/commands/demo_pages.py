@@ -1,11 +1,10 @@
 """What the pages of ``ganlit demo`` share. Every result comes from the code of ``ganlit translate``/``sample``/
-``stylize`` (``load_translator``, ``write_samples``, ``StyleTransfer.stylize``): page and command agree pixel for
-pixel.
+``stylize`` (``make_translator`` with typed options, ``write_samples``, ``StyleTransfer.stylize``) on the model
+``ganlit.load`` gave: page and command agree pixel for pixel.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganlit.commands.translate import build_parser
-from ganlit.commands.translators import InputError, Translator, load_translator
+from ganlit.commands.translators import InputError, TranslateOptions, Translator, make_translator
 
 TITLE = "ganlit demo"
 
@@ -73,34 +71,26 @@ def run_translator(translator: Translator, image: Image.Image, device: str) -> t
     x = translator.preprocess(image)[None].to(device)
     with torch.no_grad():
         y = translator.run(x)
-    out = translator.to_uint8(y[0])
-    if translator.restore_size and (out.shape[1], out.shape[0]) != image.size:  # as translate writes it
-        out = np.asarray(Image.fromarray(out).resize(image.size, Image.BICUBIC))
+    out = np.asarray(translator.output_picture(y[0], tuple(x.shape[-2:]), image.size))  # as translate writes it
     return translator.to_uint8(x[0]), out
 
 
 class Context:
-    """What every page needs: the model (loaded once), ``ganlit translate``'s translator for it, where to write."""
+    """What every page needs: the model (loaded once by ``ganlit.load``), where to write, the caps on uploads."""
 
-    def __init__(self, args: argparse.Namespace, model_arg: str, loaded: Optional[torch.nn.Module], device: str,
-                 workspace: Workspace, limits: Limits) -> None:
-        self.args, self.model_arg, self.loaded, self.device = args, model_arg, loaded, device
-        self.workspace, self.limits = workspace, limits
+    def __init__(self, model: torch.nn.Module, source: str, device: str, workspace: Workspace, limits: Limits) -> None:
+        self.model, self.source, self.device, self.workspace, self.limits = model, source, device, workspace, limits
 
-    def translator(self, *options: str) -> Translator:
-        """``load_translator`` for ``ganlit translate --model M [--weights W] [--attrs A] OPTIONS``."""
-        argv = ["--model", self.model_arg, "--input", "-", "--output", "-", *options]
-        if self.args.weights is not None:
-            argv += ["--weights", str(self.args.weights)]
-        if self.args.attrs is not None:
-            argv += ["--attrs", self.args.attrs]
-        return load_translator(build_parser().parse_args(argv), self.device, self.loaded)
+    def translator(self, options: TranslateOptions) -> Translator:
+        """``ganlit translate``'s translator of the model for ``options``."""
+        return make_translator(self.model, options, self.device, self.source)
 
-    def translate(self, path: Optional[str], *options: str) -> tuple[str, str]:
-        """Translate an upload; return the PNGs (input as the model sees it, output), named as translate does."""
+    def translate(self, path: Optional[str], **options: object) -> tuple[str, str]:
+        """Translate an upload with the :class:`TranslateOptions` ``options``; return the PNGs (input as the model
+        sees it, output), named as translate names them."""
         image = open_upload(path, "image", self.limits)
         try:
-            seen, out = run_translator(self.translator(*options), image, self.device)
+            seen, out = run_translator(self.translator(TranslateOptions(**options)), image, self.device)
         except (InputError, ValueError, TypeError) as err:
             raise _gr().Error(str(err)) from None
         folder = self.workspace.new_dir()

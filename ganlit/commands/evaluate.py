@@ -1,8 +1,11 @@
 """``ganlit evaluate``: FID / KID / IS of a checkpoint, printed as a small table with the protocol.
 
-    ganlit evaluate --ckpt CKPT --config recipes/quickstart.yaml [--split test] [--num N] [--json out.json]
-    ganlit evaluate --ckpt CKPT --data ganlit.data.DigitsDataModule --features digits
-    ganlit evaluate --ckpt CKPT --config recipes/pix2pix_facades.yaml --data-root data/facades
+    ganlit evaluate --model CKPT --config recipes/quickstart.yaml [--split test] [--num N] [--json out.json]
+    ganlit evaluate --model CKPT --data ganlit.data.DigitsDataModule --features digits
+    ganlit evaluate --model CKPT --config recipes/pix2pix_facades.yaml --data-root data/facades
+
+``--ckpt`` is the same option as ``--model``. The generated images are the model's ``evaluation_images``
+(declared in its file; the default samples, or translates A to B and B to A: :mod:`ganlit.models.inference`).
 
 The real images come from the data section of ``--config`` (its class and init_args; the recipe's
 ``ganlit.metrics.Evaluation`` callback also supplies the defaults of ``--features``, ``--split``, ``--num``,
@@ -34,9 +37,9 @@ class InputError(UsageError):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlit evaluate", description="FID/KID/IS of a ganlit checkpoint, with the protocol.")
-    p.add_argument("--ckpt", required=True, type=Path,
+    p.add_argument("--model", "--ckpt", dest="model", required=True, type=Path,
                    help="a ganlit checkpoint (from ganlit fit), a run folder, a bundle folder (ganlit pack) or "
-                        "hf:owner/name")
+                        "hf:owner/name (--ckpt is the same option)")
     p.add_argument("--config", type=Path, default=None, help="the recipe the model was trained with (its data section)")
     p.add_argument("--data", default=None, metavar="CLASS", help="data module class when there is no --config")
     p.add_argument("--data-root", default=None, metavar="DIR", help="replace the data root")
@@ -90,10 +93,9 @@ def _build_data(class_path: str, init_args: dict[str, Any], model: torch.nn.Modu
         raise InputError(f"{err} (expected e.g. ganlit.data.DigitsDataModule)") from None
     except (ImportError, AttributeError, ValueError):
         raise InputError(f"data class {class_path!r} cannot be imported (expected e.g. ganlit.data.DigitsDataModule)") from None
-    from ganlit.facts import checkpoint_facts
-
-    accepted = inspect.signature(cls.__init__).parameters
-    facts = checkpoint_facts(model)
+    accepted = inspect.signature(cls.__init__).parameters  # the data class's arguments (the model is not guessed at)
+    spec = model.inference()
+    facts = {"image_size": spec.image_size, "channels": spec.channels}
     for name in ("image_size", "channels"):  # the facts the model was trained with, unless the recipe states them
         if name in accepted and name not in init_args and facts.get(name) is not None:
             init_args[name] = facts[name]
@@ -132,19 +134,19 @@ def _check_fits(model: Any, dataset: Any, class_path: str, args: argparse.Namesp
     except (KeyError, TypeError, IndexError) as err:
         keys = ", ".join(sorted(item)) if isinstance(item, dict) else type(item).__name__
         raise InputError(
-            f"{type(model).__name__} from {args.ckpt} cannot be scored on {class_path}: it reads {err} from a batch, "
+            f"{type(model).__name__} from {args.model} cannot be scored on {class_path}: it reads {err} from a batch, "
             f"the data gives {keys}. Pass the recipe the model was trained with (--config) or its --data class."
         ) from None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ganlit.checkpoint import load_module
+    from ganlit.api import load
     from ganlit.metrics import build_features, describe_data, evaluate_model, format_report
 
     if args.json is not None:
         from ganlit.commands.output import refuse_overwriting_inputs
 
-        refuse_overwriting_inputs([args.json], [args.ckpt, *([args.config] if args.config else [])], "--json")
+        refuse_overwriting_inputs([args.json], [args.model, *([args.config] if args.config else [])], "--json")
     data_cfg, recipe_eval = _read_recipe(args.config) if args.config else ({}, {})
     class_path = args.data or data_cfg.get("class_path")
     if not class_path:
@@ -154,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.data_root:
         init_args["root"] = args.data_root
 
-    model = load_module(args.ckpt, map_location=args.device)
+    model = load(args.model, args.device)
     datamodule = _build_data(class_path, init_args, model)
     feature_spec = args.features or recipe_eval.get("features") or ("digits" if "Digits" in class_path else "inception")
     features = build_features(feature_spec, args.inception_weights or recipe_eval.get("inception_weights"))
@@ -165,8 +167,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         num_samples=args.num or recipe_eval.get("num_samples"), num_real=args.num_real or recipe_eval.get("num_real"),
         batch_size=args.batch_size, cache=not args.no_cache, seed=args.seed, device=args.device,
     )
-    print(format_report(result, f"ganlit evaluate: {type(model).__name__} from {args.ckpt}"))
-    report = {"checkpoint": str(args.ckpt), "model": type(model).__name__, "metrics": result.metrics,
+    print(format_report(result, f"ganlit evaluate: {type(model).__name__} from {args.model}"))
+    report = {"checkpoint": str(args.model), "model": type(model).__name__, "metrics": result.metrics,
               "protocol": result.protocol}
     if args.json:
         from ganlit.utils.atomic import atomic_write_text

@@ -1,11 +1,12 @@
 """``ganlit export``: the generator of a ganlit checkpoint alone, as TorchScript or ONNX, for inference.
 
-    ganlit export --ckpt runs/cyclegan/last.ckpt --format torchscript --output horse2zebra.pt [--direction BtoA]
-    ganlit export --ckpt runs/pix2pix/last.ckpt --format onnx --output facades.onnx [--eval]
-    ganlit export --ckpt runs/cgan/last.ckpt --format torchscript --output cgan.pt
+    ganlit export --model runs/cyclegan/last.ckpt --format torchscript --output horse2zebra.pt [--direction BtoA]
+    ganlit export --model runs/pix2pix/last.ckpt --format onnx --output facades.onnx [--eval]
+    ganlit export --model runs/cgan/last.ckpt --format torchscript --output cgan.pt   # --ckpt: the same option
 
-What is exported is what ``ganlit translate`` / ``ganlit sample`` run, with the EMA weights when the
-checkpoint has them:
+What is exported is what the model declares (``model.export_network``, :mod:`ganlit.models.inference`): the network
+its own ``translate`` / ``generate`` runs, with the EMA weights when the checkpoint has them, checked against that
+method before anything is written. For the shipped papers:
 
 * GAN, CGAN: ``G(z)`` / ``G(z, labels)``, z ~ N(0, 1) of shape [N, z_dim], labels int64 [N]; eval mode.
 * pix2pix, PAN: the U-Net, by default as the paper's and the official test: dropout on and BatchNorm with
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import io
 import json
 import warnings
@@ -39,8 +39,9 @@ import torch
 from torch import Tensor, nn
 
 from ganlit.errors import UsageError, command, report
+from ganlit.models.inference import per_image_batchnorm  # noqa: F401  (importable from here, as before)
 
-__all__ = ["Exportable", "build_parser", "exportable", "main", "per_image_batchnorm"]
+__all__ = ["Exportable", "build_parser", "exportable", "main", "per_image_batchnorm"]  # the last: models.inference
 
 
 IMAGES = "float32 images in [-1, 1]"
@@ -61,133 +62,53 @@ class Exportable:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class UnitRange(nn.Module):
-    """Runs a [0, 1] network on [-1, 1] images and returns [-1, 1] (DiscoGAN's ``translate``)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net((x + 1) / 2) * 2 - 1
-
-
-def per_image_batchnorm(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` whose BatchNorm layers normalise every image with its own statistics.
-
-    BatchNorm in training mode applied to one image at a time (the official pix2pix test) normalises each
-    channel over that image's pixels: exactly InstanceNorm with the same eps and affine weights. The copy
-    uses InstanceNorm2d, so a batch gives every image the result it gets alone, and no running buffer changes.
-    """
-    net = copy.deepcopy(net)
-
-    def swap(module: nn.Module) -> None:
-        for name, child in module.named_children():
-            if isinstance(child, nn.BatchNorm2d):
-                norm = nn.InstanceNorm2d(child.num_features, eps=child.eps, affine=child.affine,
-                                         track_running_stats=False)
-                if child.affine:
-                    norm.weight, norm.bias = child.weight, child.bias
-                setattr(module, name, norm)
-            else:
-                swap(child)
-
-    swap(net)
-    return net
-
-
-def _fixed_size(model: nn.Module) -> Optional[int]:
-    """The training image size: the model's ``image_size`` or that of its fixed sample images."""
-    from ganlit.facts import image_size_of
-
-    return image_size_of(model)
-
-
-def _images(n: int, channels: int, size: int) -> Tensor:
-    return torch.rand(n, channels, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-
-
-def _in_channels(net: nn.Module) -> int:
-    return next(m.in_channels for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
-
-
 def exportable(model: nn.Module, direction: Optional[str] = None, eval_mode: bool = False,
                image_size: Optional[int] = None) -> Exportable:
-    """The generator of a ganlit module as :class:`Exportable` (the network ``translate``/``generate`` runs)."""
-    from ganlit.models.cyclegan import CycleGAN, generator_key
-    from ganlit.models.discogan import DiscoGAN
-    from ganlit.models.gan import GAN
-    from ganlit.models.paired_cyclegan import PairedCycleGAN
-    from ganlit.models.pix2pix import PairedTranslationGAN
-    from ganlit.models.stargan import StarGAN
+    """What ``model`` declares ``ganlit export`` writes (:meth:`~ganlit.models.inference.InferenceContract.
+    export_network`), with example inputs, checked to compute what the model's own ``translate``/``generate``
+    computes before anything is written."""
+    from ganlit.commands.translators import InputError, resolve_direction
 
+    spec = model.inference()
     name = type(model).__name__
-    size = image_size or _fixed_size(model)
-    ema = getattr(model, "generator_ema", None) is not None
-    nets = model.sampling_nets()
-    meta: dict[str, Any] = {"ema": ema}
-    if isinstance(model, GAN):
-        if direction is not None:
-            raise ExportError(f"--direction does not apply to {name}: it samples G(z); omit --direction")
-        net = copy.deepcopy(nets).eval()
-        z = torch.randn(2, model.z_dim, generator=torch.Generator().manual_seed(0))
-        inputs, notes = {"z": z}, {"z": f"float32 [N, {model.z_dim}], standard normal noise"}
-        if getattr(model, "conditional", False):
-            inputs["labels"] = torch.tensor([0, model.num_classes - 1])
-            notes["labels"] = f"int64 [N], class indices in [0, {model.num_classes - 1}]"
-        return Exportable(net, inputs, notes, IMAGES, meta | {"mode": "eval"})
-    direction = direction or "AtoB"
-    if direction not in ("AtoB", "BtoA"):
-        raise ExportError(f"--direction {direction!r}: expected AtoB or BtoA")
-    if size is None:
+    try:
+        direction = resolve_direction(spec, direction, name)
+    except InputError as err:
+        raise ExportError(str(err)) from None
+    size = image_size or spec.image_size
+    if size is None and spec.task == "translate":
         raise ExportError(f"{name} does not record its image size (it was never trained on a batch); pass --image-size")
-    image = "float32 [N, {c}, H, W] images in [-1, 1] (trained at {s}x{s}; any size the network takes)"
-    if isinstance(model, PairedTranslationGAN):
-        if direction != "AtoB":
-            raise ExportError(f"{name} learns one mapping, A -> B: use --direction AtoB (the data module's "
-                              "direction chose what A is at training time)")
-        if eval_mode:
-            net, mode = copy.deepcopy(nets).eval(), "eval: BatchNorm running statistics, no dropout"
+    exported = model.export_network(direction, eval_mode)
+    inputs = {i.name: i.example(2, size or 0, seed=k) for k, i in enumerate(exported.inputs)}
+    notes = {i.name: i.describe(size) for i in exported.inputs}
+    check = _same_as_model(model, spec.task, exported, inputs)
+    return Exportable(exported.net, inputs, notes, IMAGES,
+                      {"ema": spec.ema, "mode": exported.mode, **exported.meta, "model_check": check})
+
+
+def _same_as_model(model: nn.Module, task: str, exported: Any, inputs: dict[str, Tensor]) -> dict[str, Any]:
+    """The network to be written against the model's own method on the first example (same seed, so dropout draws
+    the same masks): an export whose declared network or mode is not what the model runs is refused."""
+    one = [t[:1] for t in inputs.values()]
+    with torch.no_grad():
+        got = _seeded(lambda: exported.net(*one))
+        if task == "sample":
+            method, expected = "generate", _seeded(lambda: model.generate(*one))
         else:
-            net = per_image_batchnorm(nets).train()
-            mode = ("train, as the paper and the official test: dropout on, BatchNorm with each image's own "
-                    "statistics (exported as InstanceNorm with the BatchNorm weights)")
-        c = _in_channels(net)
-        return Exportable(net, {"x": _images(2, c, size)}, {"x": image.format(c=c, s=size)}, IMAGES,
-                          meta | {"mode": mode, "direction": "AtoB"})
-    if isinstance(model, StarGAN):
-        net = copy.deepcopy(nets).eval()
-        inputs = {"x": _images(2, 3, size), "c": torch.tensor([[1.0] + [0.0] * (model.num_attrs - 1)] * 2)}
-        notes = {"x": image.format(c=3, s=size),
-                 "c": f"float32 [N, {model.num_attrs}], target labels 0/1 in the order {model.attr_names}"}
-        return Exportable(net, inputs, notes, IMAGES,
-                          meta | {"mode": "eval, per-image InstanceNorm statistics (the official test)",
-                                  "attr_names": list(model.attr_names), "single_label": model.single_label})
-    if isinstance(model, PairedCycleGAN):
-        if model.parts != ["face"]:
-            raise ExportError(f"{name}(regions={model.parts}) crops and blends face regions with masks; "
-                              "export supports whole-face models (regions: null)")
-        c = model.channels
-        if direction == "AtoB":
-            net = copy.deepcopy(nets["G"]).eval()
-            inputs = {"x": _images(2, c, size), "reference": _images(2, c, size).flip(0)}
-            notes = {"x": image.format(c=c, s=size) + ", faces without makeup",
-                     "reference": image.format(c=c, s=size) + ", faces whose makeup is applied to x"}
-        else:
-            net = copy.deepcopy(nets["F"]).eval()
-            inputs, notes = {"y": _images(2, c, size)}, {"y": image.format(c=c, s=size) + ", faces with makeup"}
-        return Exportable(net, inputs, notes, IMAGES, meta | {"mode": "eval", "direction": direction})
-    if isinstance(model, (CycleGAN, DiscoGAN)):
-        key = generator_key(direction)
-        net = copy.deepcopy(nets[key]).eval()
-        c = _in_channels(net)
-        if isinstance(model, DiscoGAN):
-            net = UnitRange(net)
-        return Exportable(net, {"x": _images(2, c, size)}, {"x": image.format(c=c, s=size)}, IMAGES,
-                          meta | {"mode": "eval", "direction": direction,
-                                  "network": f"generators[{key!r}]" + (" (EMA average)" if ema else "")})
-    raise ExportError(f"{name}: ganlit export knows GAN, CGAN, Pix2Pix, PAN, CycleGAN, DiscoGAN, StarGAN and "
-                      f"PairedCycleGAN (and their subclasses); {type(model).__module__}.{name} is none of them")
+            images = [t for i, t in zip(exported.inputs, one) if not i.option]
+            options = {i.option: t for i, t in zip(exported.inputs, one) if i.option}
+            method = "translate"
+            expected = _seeded(lambda: model.translate(*images, **exported.call, **options))
+    diff = float((got - expected).abs().max()) if got.shape == expected.shape else float("inf")
+    if not diff <= 1e-4 * max(1.0, float(expected.abs().max())):
+        name = type(model).__name__
+        raise ExportError(f"{name}: the network to export ({exported.mode.split(':')[0]}) does not compute what "
+                          f"{name}.{method} computes (largest difference {diff:.3g}); declare what {method} runs "
+                          f"in {name}.export_network")
+    call = ", ".join([f"{i.name}" for i in exported.inputs if not i.option]
+                     + [f"{k}={v!r}" for k, v in exported.call.items()]
+                     + [f"{i.option}={i.name}" for i in exported.inputs if i.option])
+    return {"method": f"{type(model).__name__}.{method}({call})", "max_abs_diff": diff}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -287,12 +208,12 @@ def sidecar(item: Exportable, model: nn.Module, args: argparse.Namespace, check:
     with torch.no_grad():
         out = _seeded(lambda: item.net(*item.inputs.values()))
     channels, size = int(out.size(1)), int(out.size(-1))
-    hparams = {k: list(v) if isinstance(v, tuple) else v for k, v in model.hparams.items()
+    hparams = {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(model, "hparams", {}).items()
                if isinstance(v, (int, float, str, bool, list, tuple, type(None)))}
     return {
         "format": args.format,
         "file": args.output.name,
-        "checkpoint": str(args.ckpt),
+        "checkpoint": str(args.model),
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "image_size": size,
         "channels": channels,
@@ -312,8 +233,9 @@ def sidecar(item: Exportable, model: nn.Module, args: argparse.Namespace, check:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlit export", description="Export the generator of a ganlit checkpoint "
                                 "to TorchScript or ONNX, with a JSON sidecar (FILE.json) describing its inputs.")
-    p.add_argument("--ckpt", required=True, type=Path,
-                   help="a ganlit checkpoint (.ckpt), a run folder, a bundle folder (ganlit pack) or hf:owner/name")
+    p.add_argument("--model", "--ckpt", dest="model", required=True, type=Path,
+                   help="a ganlit checkpoint (.ckpt), a run folder, a bundle folder (ganlit pack) or hf:owner/name "
+                        "(--ckpt is the same option)")
     p.add_argument("--format", required=True, choices=("torchscript", "onnx"))
     p.add_argument("--output", required=True, type=Path, help="the file to write (e.g. model.pt, model.onnx)")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
@@ -333,17 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
 @command("export")
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from ganlit.checkpoint import load_module
+    from ganlit.api import load
     from ganlit.commands.output import refuse_overwriting_inputs
 
     side = Path(f"{args.output}.json")
     try:
-        refuse_overwriting_inputs([args.output, side], [args.ckpt])
+        refuse_overwriting_inputs([args.output, side], [args.model])
         existing = [str(p) for p in (args.output, side) if p.exists()]
         if existing and not args.overwrite:
             raise ExportError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                               "pass --overwrite to replace them")
-        model = load_module(args.ckpt, map_location="cpu")
+        model = load(args.model, "cpu")
         item = exportable(model, args.direction, args.eval, args.image_size)
     except (FileNotFoundError, ValueError, KeyError) as err:
         if isinstance(err, UsageError):

@@ -1,11 +1,11 @@
 """How ``ganlit translate`` sizes its inputs: the official pix2pix/CycleGAN test options, by name.
 
-* ``keep`` (default for official weights): each image at its own size, rounded to what the network accepts, and the
+* ``keep`` (the default): each image at its own size, rounded to what the network accepts, and the
   output resized back to the input's exact size, so the aspect ratio and the size are the input's.
 * ``none``: the official ``--preprocess none``: the native size rounded to what the network accepts
   (``__make_power_2``), output at that size.
 * ``resize_and_crop``: resize to a ``load`` x ``load`` square, then center-crop ``crop`` (the official test's default,
-  with load = crop = 256; ganlit checkpoints use their training size).
+  with load = crop = 256; ganlit checkpoints load at their training size).
 * ``scale_width``: scale the width to ``load`` keeping the aspect ratio, then center-crop ``crop`` x ``crop``.
 """
 
@@ -15,26 +15,11 @@ from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganlit.utils.outputs import rounded_uint8  # noqa: F401  (re-exported: the commands import it from here)
 
 PREPROCESS = ("keep", "none", "resize_and_crop", "scale_width")
-
-
-def size_multiple(net: Optional[nn.Module], generator: bool = True) -> int:
-    """The step between sizes ``net`` accepts (4 for a ResNet generator, 2**num_downs for a U-Net); 4 if unknown."""
-    from ganlit.sizes import size_error, smallest_size
-
-    if net is None:
-        return 4
-    first = smallest_size(net, generator)
-    if first is None:
-        return 4
-    for step in (1, 2, 4, 8, 16, 32, 64, 128, 256):
-        if first % step == 0 and all(size_error(net, first + k * step, generator) is None for k in (1, 2)):
-            return step
-    return 4
 
 
 def round_to(size: int, base: int) -> int:

@@ -1,4 +1,5 @@
-"""``ganlit sample --ckpt CKPT --num N --output DIR [--seed S]``: images from a GAN or CGAN checkpoint."""
+"""``ganlit sample --model CKPT --num N --output DIR [--seed S]``: images from a model that samples (its
+``inference().task`` is ``sample``: GAN, CGAN, or a paper of one's own); ``--ckpt`` is the same option."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ __all__ = ["image_names", "main", "parse_labels", "save_png", "write_samples"]
 
 def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ganlit sample", description=__doc__)
-    p.add_argument("--ckpt", required=True, type=Path,
+    p.add_argument("--model", "--ckpt", dest="model", required=True, type=Path,
                    help="a ganlit checkpoint of a sampling model (GAN, CGAN), its run folder, a bundle folder "
-                        "(ganlit pack) or hf:owner/name")
+                        "(ganlit pack) or hf:owner/name (--ckpt is the same option)")
     p.add_argument("--num", type=int, default=64, help="number of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the PNGs")
     p.add_argument("--seed", type=int, default=0)
@@ -52,8 +53,9 @@ def write_samples(model: torch.nn.Module, num: int, out: Path, seed: int = 0, cl
     Conditional models cycle through ``classes`` (default all); batch ``k`` is drawn with seed ``seed + k * batch_size``.
     """
     labels = None
-    if getattr(model, "conditional", False):
-        classes = classes if classes else list(range(model.num_classes))
+    declared = model.inference().classes
+    if declared:
+        classes = classes if classes else list(range(len(declared)))
         labels = torch.tensor(classes).repeat(num // len(classes) + 1)[:num]
     names = image_names(labels.tolist() if labels is not None else None, num)
     paths = []
@@ -70,21 +72,20 @@ def write_samples(model: torch.nn.Module, num: int, out: Path, seed: int = 0, cl
 @command("sample")
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
-    from ganlit.checkpoint import load_module
+    from ganlit.api import load
     from ganlit.commands.output import prepare_output_dir
 
     if args.num < 1 or args.batch_size < 1:
         raise UsageError(f"--num {args.num} and --batch-size {args.batch_size} must be >= 1")
-    model = load_module(args.ckpt, map_location=args.device)
-    if not hasattr(model, "sample"):
-        raise UsageError(f"{args.ckpt}: {type(model).__name__} is not a sampling model; use `ganlit translate`")
+    model = load(args.model, args.device)
+    spec = model.inference()
+    if spec.task != "sample":
+        raise UsageError(f"{args.model}: {type(model).__name__} is not a sampling model; use `ganlit translate`")
     classes = None
-    if getattr(model, "conditional", False):
-        from ganlit.facts import checkpoint_facts
-
-        classes = parse_labels(args.labels, int(checkpoint_facts(model).get("num_classes") or model.num_classes))
+    if spec.classes:
+        classes = parse_labels(args.labels, len(spec.classes))
     elif args.labels:
-        raise UsageError(f"--labels: {type(model).__name__} in {args.ckpt} is not conditional; drop --labels")
+        raise UsageError(f"--labels: {type(model).__name__} in {args.model} is not conditional; drop --labels")
     out = prepare_output_dir(args.output, args.overwrite)
     write_samples(model, args.num, out, args.seed, classes, args.batch_size)
     print(f"ganlit sample: wrote {args.num} images to {out}")

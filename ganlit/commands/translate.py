@@ -8,11 +8,13 @@
     ganlit translate --model official:stargan --weights 200000-G.ckpt \\
         --attrs Black_Hair,Blond_Hair,Brown_Hair,Male,Young --input faces/ --output out/ [--target Blond_Hair=1,...]
 
-One PNG per input image, named after the input's stem. A ganlit checkpoint's ``translate(x, direction, ...)``
-gets only the options given (``--eval`` -> ``eval_mode=True``, ``--target`` -> ``target={name: value}``,
-``--reference`` -> ``reference`` [N, C, H, W], ``--remove`` -> ``remove=True``); a StarGAN-like model (one whose
-translate takes ``c_org``) gets the inputs' labels from ``--source``, all 0 when not given, as for
-``official:stargan``: the true attributes of an arbitrary file are unknown.
+One PNG per input image, named after the input's stem, at the input's own size and aspect ratio (each image runs at
+its size rounded to what the network takes; ``--image-size``/``--preprocess`` resize instead). The model's
+``translate`` gets only the options it declares (``model.inference().options``) and the user gave (``--eval`` ->
+``eval_mode=True``, ``--target`` -> ``target={name: value}``, ``--reference`` -> ``reference`` [N, C, H, W],
+``--remove`` -> ``remove=True``), and ``direction=`` only when it declares two directions; a model that declares
+``c_org`` (StarGAN) gets the inputs' labels from ``--source``, all 0 when not given: the true attributes of an
+arbitrary file are unknown. Any other option is refused by name.
 
 The input folder is streamed in batches (memory does not grow with the number of images); a file that is
 not an image, or cannot be decoded, is skipped with a warning naming it and the rest continues. Exit codes: 0 written; 2 bad input (missing or unsafe
@@ -59,8 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     p.add_argument("--output", required=True, type=Path, help="folder for the translated PNGs")
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="ganlit checkpoints: the direction to translate (default AtoB); "
-                        "an official file holds one generator")
+                   help="the direction to translate, for models that learn both (default AtoB)")
     p.add_argument("--eval", action="store_true",
                    help="BatchNorm running statistics and no dropout (default: the official test's training mode)")
     p.add_argument("--no-dropout", action="store_true", help="official:pix2pix/cyclegan built without dropout")
@@ -73,12 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove", action="store_true", help="remove instead of apply (makeup removal)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--image-size", type=int, default=None,
-                   help="resize inputs to this square size "
-                        "(default: the checkpoint's image_size; official: 256, StarGAN 128)")
+                   help="resize inputs to this square size (default: keep each input's size; official:stargan: "
+                        "128 after its center crop)")
     p.add_argument("--preprocess", choices=PREPROCESS, default=None,
-                   help="official pix2pix/CycleGAN sizing: keep (default for official weights: the input's size and "
-                        "aspect ratio), none, resize_and_crop (default for checkpoints and with --image-size), "
-                        "scale_width")
+                   help="sizing, as the official pix2pix/CycleGAN test names it: keep (default: the input's size "
+                        "and aspect ratio), none, resize_and_crop (default with --image-size; the load size is "
+                        "--image-size, else the training size), scale_width")
     p.add_argument("--crop-size", type=int, default=None,
                    help="center-crop to this size before resizing (default: none; official:stargan 178)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding the images (default 0)")
@@ -156,11 +157,9 @@ def translate_files(translator: Translator, files: list[Path], out_dir: Path, ba
             if images is not None:
                 with torch.no_grad():
                     result = translator.run(images.to(device))
+                seen = tuple(images.shape[-2:])
                 for index, image, size in zip(indices, result, sizes):
-                    picture = Image.fromarray(translator.to_uint8(image))
-                    if translator.restore_size and picture.size != size:
-                        picture = picture.resize(size, Image.BICUBIC)
-                    save_picture(picture, out_dir / names[index])
+                    save_picture(translator.output_picture(image, seen, size), out_dir / names[index])
                     written += 1
             bar.update(len(indices) + len(failures))
     return written, skipped
@@ -203,8 +202,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception as err:  # a file torch cannot parse at all: still one line, no traceback
         first_line = (str(err).splitlines() or [""])[0]
         return _error(f"cannot load {args.weights or args.model}: {type(err).__name__}: {first_line}")
-    if args.direction is not None and args.model.startswith("official:"):
-        warn("--direction has no effect on official weights: a released file holds one generator")
 
     print(f"ganlit translate: {translator.description}; {len(files)} image(s) -> {out_dir}", file=sys.stderr)
     try:

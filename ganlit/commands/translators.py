@@ -1,32 +1,25 @@
-"""Translators for ``ganlit translate`` and ``ganlit demo``: what reads, runs and saves the images of a ganlit
-checkpoint or of official pix2pix / CycleGAN / StarGAN weights, built from the command's arguments, with every
-option that does not apply refused by name."""
+"""Translators for ``ganlit translate`` and ``ganlit demo``: what reads, runs and saves the images of any model
+:func:`ganlit.load` gives (a ganlit checkpoint, a bundle, official pix2pix / CycleGAN / StarGAN weights), built from
+the model's inference declaration (:mod:`ganlit.models.inference`) and typed options; an option the model does not
+declare is refused by name."""
 
 from __future__ import annotations
 
 import argparse
-import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-from ganlit.attributes import official_test_labels
-from ganlit.commands.preprocess import (
-    make_preprocess,
-    official_pix2pix_uint8,
-    official_preprocess,
-    rounded_uint8,
-    size_multiple,
-)
+from ganlit.commands.preprocess import make_preprocess, official_pix2pix_uint8, official_preprocess, rounded_uint8
 from ganlit.errors import UsageError
-from ganlit.sizes import image_networks
 
-OFFICIAL_KINDS = ("pix2pix", "cyclegan", "stargan")
-STARGAN_CROP = 178  # the official CelebA preprocessing: center crop 178, then resize to image_size
+if TYPE_CHECKING:
+    from ganlit.models.inference import Inference
 
 
 class InputError(UsageError):
@@ -69,67 +62,127 @@ def _row(outputs: Any) -> Tensor:
 
 # ----------------------------------------------------------------------------- translators
 class Translator:
-    """How to read, run and save: ``preprocess(PIL) -> [C, H, W]``, ``run(batch) -> [N, C, H, W']``, ``to_uint8``."""
+    """How to read, run and save: ``preprocess(PIL) -> [C, H, W]``, ``run(batch) -> [N, C, H, W']``, ``to_uint8``.
+
+    ``restore_size``: each output is resized back to its input's size (a row of k results to k times its width)."""
 
     def __init__(self, preprocess: Callable[[Image.Image], Tensor], run: Callable[[Tensor], Tensor],
                  to_uint8: Callable[[Tensor], np.ndarray], description: str, restore_size: bool = False) -> None:
         self.preprocess, self.run, self.to_uint8, self.description = preprocess, run, to_uint8, description
-        self.restore_size = restore_size  # write each output at its input's size
+        self.restore_size = restore_size
+
+    def output_picture(self, output: Tensor, seen: tuple[int, int], size: tuple[int, int]) -> Image.Image:
+        """``output`` [C, H', W'] as a picture; with ``restore_size``, scaled as its input was scaled from ``size``
+        (width, height) to ``seen`` (height, width), so it has the input's size and aspect ratio."""
+        picture = Image.fromarray(self.to_uint8(output))
+        if self.restore_size:
+            width, height = round(picture.width * size[0] / seen[1]), round(picture.height * size[1] / seen[0])
+            if picture.size != (width, height):
+                picture = picture.resize((width, height), Image.BICUBIC)
+        return picture
 
 
-def _official_translator(kind: str, args: argparse.Namespace, device: str,
-                         net: Optional[torch.nn.Module] = None) -> Translator:
-    from ganlit.hub import load_official
-    from ganlit.models.pix2pix import apply_generator
+@dataclass
+class TranslateOptions:
+    """What a translation is asked for, typed: the options of ``ganlit translate`` and the controls of the demo.
 
-    if args.weights is None:
-        raise InputError(missing_official_weights(kind))
-    if args.reference is not None or args.remove:
-        raise InputError(f"--reference/--remove do not apply to official:{kind}")
-    if kind != "stargan":
-        for option in ("attrs", "target", "source"):
-            if getattr(args, option) is not None:
-                raise InputError(f"--{option} only applies to official:stargan")
-        if net is None:
-            net = load_official(kind, args.weights, **({"use_dropout": False} if args.no_dropout else {})).to(device)
-        grayscale = _first_conv(net).shape[1] == 1
-        sizing = args.preprocess or ("resize_and_crop" if args.image_size else "keep")
-        preprocess = official_preprocess(sizing, args.image_size or 256, args.crop_size,
-                                         size_multiple(net) if sizing in ("keep", "none") else 1, grayscale)
-        mode = "eval mode" if args.eval else "training mode, as the official test"
-        return Translator(preprocess, lambda x: apply_generator(net, x, args.eval), official_pix2pix_uint8,
-                          f"official {kind} {type(net).__name__} from {args.weights} ({mode}, {sizing})",
-                          restore_size=sizing == "keep")
-    return _stargan_translator(args, net if net is not None else load_official("stargan", args.weights).to(device))
+    ``target``/``source``: ``{attribute: value}``; ``reference``: an image file; ``image_size``, ``preprocess``,
+    ``crop_size``: the sizing (default: the model's declared sizing, ``keep`` for ganlit models)."""
+
+    direction: Optional[str] = None
+    eval_mode: bool = False
+    target: Optional[dict[str, float]] = None
+    source: Optional[dict[str, float]] = None
+    reference: Optional[Path] = None
+    remove: bool = False
+    image_size: Optional[int] = None
+    preprocess: Optional[str] = None
+    crop_size: Optional[int] = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "TranslateOptions":
+        """The options of ``ganlit translate``'s parsed arguments (``--target``/``--source`` parsed here)."""
+        return cls(direction=args.direction, eval_mode=args.eval,
+                   target=None if args.target is None else parse_assignments(args.target, "--target"),
+                   source=None if args.source is None else parse_assignments(args.source, "--source"),
+                   reference=args.reference, remove=args.remove, image_size=args.image_size,
+                   preprocess=args.preprocess, crop_size=args.crop_size)
 
 
-def _stargan_translator(args: argparse.Namespace, net: torch.nn.Module) -> Translator:
-    if args.attrs is None:
-        raise InputError(f"official:stargan needs --attrs with the {net.c_dim} attribute names it was trained on, "
-                         "e.g. Black_Hair,Blond_Hair,Brown_Hair,Male,Young")
-    names = [a.strip() for a in args.attrs.split(",") if a.strip()]
-    if len(names) != net.c_dim:
-        raise InputError(f"--attrs names {len(names)} attributes but {args.weights} was trained on c_dim={net.c_dim}")
-    net.eval()  # the official test never calls eval(): the generator keeps per-image statistics (use_batch_stats)
-    preprocess = make_preprocess(args.image_size or 128, args.crop_size or STARGAN_CROP, False, bicubic=False)
+# Which option of the commands gives each keyword of translate (ganlit.models.inference.OPTIONS).
+FLAGS = {"eval_mode": "--eval", "target": "--target", "c_org": "--source", "reference": "--reference",
+         "remove": "--remove"}
 
-    if args.target is not None:
-        c_trg = _label_vector(parse_assignments(args.target, "--target"), names, "--target", complete=True)
 
-        def run(x: Tensor) -> Tensor:
-            return net(x, c_trg.to(x).expand(x.size(0), -1))
+def resolve_direction(spec: "Inference", given: Optional[str], name: str) -> Optional[str]:
+    """The direction to run: ``given`` if the model declares it, else its first; None for models without one."""
+    if not spec.directions:
+        if given is not None:
+            what = "samples images" if spec.task == "sample" else "has one network for every target"
+            raise InputError(f"--direction does not apply to {name}: it {what}; omit --direction")
+        return None
+    if given is None:
+        return spec.directions[0]
+    if given not in spec.directions:
+        if len(spec.directions) == 1:
+            raise InputError(f"--direction {given} does not apply: {name} learns one mapping "
+                             f"(direction={spec.directions[0]!r})")
+        raise InputError(f"--direction {given}: {name} translates {' or '.join(spec.directions)}")
+    return given
 
-        return Translator(preprocess, run, rounded_uint8, f"official StarGAN from {args.weights}, target {args.target}")
 
-    # The official test grid: the input, then one translation per attribute (hair colours exclusive).
-    c_org = _label_vector(parse_assignments(args.source or "", "--source"), names, "--source", complete=False)
+def make_translator(model: torch.nn.Module, options: TranslateOptions, device: str, source: str) -> Translator:
+    """The translator of ``model`` (from :func:`ganlit.load`) for ``options``: it passes ``translate`` only the
+    keywords the model declares and the user asked for, and sizes inputs as declared (``keep``: each input's own size,
+    rounded to what the network takes, and the output back at the input's size)."""
+    spec = model.inference()
+    name = type(model).__name__
+    if spec.task != "translate":
+        raise InputError(f"{source}: {name} samples images, it does not translate them; use `ganlit sample`")
+    asked = {"eval_mode": options.eval_mode, "target": options.target is not None,
+             "c_org": options.source is not None, "reference": options.reference is not None, "remove": options.remove}
+    refused = [FLAGS[k] for k, on in asked.items() if on and k not in spec.options]
+    if refused:
+        raise InputError(f"{name}.translate() takes no {', '.join(refused)} option")
+    direction = resolve_direction(spec, options.direction, name)
+    kw: dict[str, Any] = {"direction": direction} if len(spec.directions) > 1 else {}
+    kw.update({k: True for k in ("eval_mode", "remove") if asked[k]})
+    if options.target is not None:
+        if spec.attributes:
+            _label_vector(options.target, list(spec.attributes), "--target", complete=True)
+        kw["target"] = dict(options.target)
+    if "c_org" in spec.options and (options.source is not None or options.target is None):
+        # The inputs' own labels, from --source (unnamed attributes 0): the true attributes of a file are unknown.
+        kw["c_org"] = _label_vector(options.source or {}, list(spec.attributes), "--source", complete=False).to(device)
+    sizing = options.preprocess or ("resize_and_crop" if options.image_size and spec.sizing == "keep" else spec.sizing)
+    size = options.image_size or spec.image_size or 256
+    grayscale = spec.channels_of(direction) == 1
+    if sizing == "center_crop_resize":  # StarGAN's CelebA test: center crop, then a bilinear resize
+        preprocess = make_preprocess(size, options.crop_size or spec.crop, grayscale, bicubic=False)
+    else:
+        multiple = model.size_multiple(direction) if sizing in ("keep", "none") else 1
+        preprocess = official_preprocess(sizing, size, options.crop_size, multiple, grayscale)
+    reference = None
+    if options.reference is not None:
+        reference = preprocess(open_image(options.reference))[None].to(device)
 
-    def grid(x: Tensor) -> Tensor:
-        c = c_org.to(x).expand(x.size(0), -1)
-        return torch.cat([x] + [net(x, t.to(x)) for t in official_test_labels(c, names)], dim=3)
+    def run(x: Tensor) -> Tensor:
+        call = dict(kw)
+        if reference is not None:
+            call["reference"] = reference.expand(x.size(0), -1, -1, -1)
+        if "c_org" in call:
+            call["c_org"] = call["c_org"].expand(x.size(0), -1)
+        return _row(model.translate(x, **call))
 
-    return Translator(preprocess, grid, rounded_uint8,
-                      f"official StarGAN from {args.weights}: test grid (input, then {', '.join(names)})")
+    details = [d for d in (direction, _mode(spec, options.eval_mode), sizing) if d]
+    return Translator(preprocess, run, official_pix2pix_uint8 if spec.pixels == "truncate" else rounded_uint8,
+                      f"{name} from {source} ({', '.join(details)})", restore_size=sizing == "keep")
+
+
+def _mode(spec: "Inference", eval_mode: bool) -> str:
+    if spec.mode != "train":
+        return ""
+    return "eval mode" if eval_mode else "training mode, as the official test"
 
 
 def _label_vector(values: dict[str, float], names: list[str], option: str, complete: bool) -> Tensor:
@@ -144,103 +197,16 @@ def _label_vector(values: dict[str, float], names: list[str], option: str, compl
     return torch.tensor([[float(values.get(n, 0.0)) for n in names]])
 
 
-def _first_conv(net: torch.nn.Module) -> Tensor:
-    return next(m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d))
-
-
-def _ganlit_translator(args: argparse.Namespace, device: str, model: Optional[torch.nn.Module] = None) -> Translator:
-    from ganlit.checkpoint import load_module
-
-    if args.weights is not None:
-        raise InputError("--weights is for official:* models; a ganlit checkpoint is given with --model alone")
-    if args.attrs is not None:
-        raise InputError("--attrs is for official:stargan; a ganlit checkpoint knows its attribute names")
-    if model is None:
-        model = load_module(args.model, map_location=device)
-    if not callable(getattr(model, "translate", None)):
-        raise InputError(
-            f"{args.model}: {type(model).__name__} has no translate(); use `ganlit sample` for sampling models"
-        )
-    from ganlit.facts import checkpoint_facts
-
-    facts = checkpoint_facts(model)  # the size and channels it was trained with, as export/evaluate read them
-    size = args.image_size or int(facts.get("image_size") or 256)
-    grayscale = int(facts.get("channels") or 3) == 1
-    sizing = args.preprocess or "resize_and_crop"  # a checkpoint learned at one size: its training size
-    net = next((n for _, n, gen in image_networks(model) if gen), None)
-    preprocess = official_preprocess(sizing, size, args.crop_size,
-                                     size_multiple(net) if sizing in ("keep", "none") else 1, grayscale)
-    options: dict[str, Any] = {}  # only what the user asked for: a model's translate() decides its own defaults
-    if args.eval:
-        options["eval_mode"] = True
-    if args.remove:
-        options["remove"] = True
-    if args.target is not None:
-        options["target"] = parse_assignments(args.target, "--target")
-    params = inspect.signature(model.translate).parameters
-    if "c_org" in params and getattr(model, "attr_names", None):
-        # StarGAN-like: the inputs' own labels, from --source (unnamed attributes 0), as for official:stargan
-        if args.source is not None or args.target is None:
-            options["c_org"] = _label_vector(parse_assignments(args.source or "", "--source"), list(model.attr_names),
-                                             "--source", complete=False).to(device)
-    elif args.source is not None:
-        options["source"] = parse_assignments(args.source, "--source")
-    reference = None
-    if args.reference is not None:
-        reference = preprocess(open_image(args.reference))[None].to(device)
-        options["reference"] = reference
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        flags = {"eval_mode": "--eval", "remove": "--remove", "target": "--target", "source": "--source",
-                 "c_org": "--source", "reference": "--reference"}
-        refused = [flags[k] for k in options if k not in params]
-        if refused:
-            raise InputError(f"{type(model).__name__}.translate() takes no {', '.join(refused)} option")
-    direction = args.direction or "AtoB"
-
-    def run(x: Tensor) -> Tensor:
-        kw = dict(options)
-        if reference is not None:
-            kw["reference"] = reference.expand(x.size(0), -1, -1, -1)
-        if "c_org" in kw:
-            kw["c_org"] = kw["c_org"].expand(x.size(0), -1)
-        return _row(model.translate(x, direction=direction, **kw))
-
-    return Translator(preprocess, run, rounded_uint8, f"{type(model).__name__} from {args.model} ({direction}, "
-                      f"{sizing})", restore_size=sizing == "keep")
-
-
 def load_translator(args: argparse.Namespace, device: str, loaded: Optional[torch.nn.Module] = None) -> Translator:
-    """The translator the arguments describe; raises InputError/FileNotFoundError/ValueError on bad input.
+    """The translator ``ganlit translate``'s arguments describe (the model from :func:`ganlit.load`, unless
+    ``loaded``); raises InputError/FileNotFoundError/ValueError on bad input."""
+    from ganlit.api import OFFICIAL_PREFIX, load, official_source
 
-    ``loaded``: the module or official network ``args.model`` names, already loaded (``ganlit demo`` loads it once).
-    """
-    if args.model.startswith("official:"):
-        return _official_translator(official_kind(args), args, device, loaded)
-    return _ganlit_translator(args, device, loaded)
-
-
-def missing_official_weights(kind: str) -> str:
-    """The error for ``--model official:<kind>`` with no file: the two ways to name one."""
-    return (f"--model official:{kind} needs --weights PATH (the official weights file), or a released model by name: "
-            f"--model official:{kind}/<name> once `ganlit download official:{kind}/<name>` fetched it "
-            f"(names: ganlit download --list)")
-
-
-def official_kind(args: argparse.Namespace) -> str:
-    """The kind ``--model official:<kind>[/<name>]`` names. With a name, ``args.weights`` becomes the file ganlit
-    downloads that model to (``--weights`` still wins) and a StarGAN model's ``--attrs`` default to the five CelebA
-    attributes it was released with; a missing file raises ``MissingWeightsError`` naming ``ganlit download``."""
-    from ganlit.hub import STARGAN_PRETRAINED_ATTRS, official_names, resolve_official
-
-    kind, _, name = args.model.split(":", 1)[1].partition("/")
-    if kind not in OFFICIAL_KINDS:
-        raise InputError(f"--model {args.model}: expected official:{' | official:'.join(OFFICIAL_KINDS)}, "
-                         f"optionally with /<name> of a released model")
-    if name:
-        if name not in official_names(kind):
-            raise InputError(f"--model {args.model}: no released {kind} model named {name!r}; known: "
-                             f"{', '.join(official_names(kind))}")
-        args.weights = resolve_official(kind, name, args.weights)  # type: ignore[arg-type]
-        if kind == "stargan" and getattr(args, "attrs", None) is None:
-            args.attrs = ",".join(STARGAN_PRETRAINED_ATTRS)
-    return kind
+    options = TranslateOptions.from_args(args)  # option syntax first: a typo is reported before a slow load
+    attrs = None if args.attrs is None else args.attrs.split(",")
+    model = loaded if loaded is not None else load(args.model, device, weights=args.weights, attrs=attrs,
+                                                   dropout=not args.no_dropout)
+    source = args.model
+    if args.model.startswith(OFFICIAL_PREFIX):  # name the weights file it used (a released model's: where it lies)
+        source += f" ({official_source(args.model, args.weights, attrs)[1]})"
+    return make_translator(model, options, device, source)

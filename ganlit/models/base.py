@@ -6,6 +6,8 @@ A paper's module builds its networks, then states only its losses:
   batch, with gradients only when a G phase follows, so no paper pays for the generator twice.
 * ``discriminator_loss(batch, out) -> (loss, logs)`` and ``generator_loss(batch, out) -> (loss, logs)``.
 * ``sample_images() -> (images in [0, 1], nrow)`` for the sample grids.
+* what it does at inference, where it differs from the defaults: :mod:`ganlit.models.inference` (the
+  contract every command reads).
 
 Networks live in ``self.generator``/``self.discriminator`` or, for translation papers, in the
 domain-keyed ``nn.ModuleDict`` s ``self.generators``/``self.discriminators``.
@@ -30,6 +32,7 @@ from ganlit.sizes import check_image_size
 from ganlit.callbacks import run_dir, save_and_log_grid
 from ganlit.models.loop import NonFiniteLossError, Phase, TrainingLoop, parse_cadence
 from ganlit.models.steps import EvaluationSteps
+from ganlit.models.inference import InferenceContract
 
 # NonFiniteLossError, Phase and parse_cadence live in the loop module; they stay importable from here.
 __all__ = ["GANModule", "NonFiniteLossError", "Phase", "fold_rank_into_rng", "num_parameters", "parse_cadence",
@@ -68,7 +71,7 @@ def fold_rank_into_rng(rank: int, seed: int) -> None:
     random.seed(seed)
 
 
-class GANModule(TrainingLoop, EvaluationSteps, L.LightningModule):
+class GANModule(TrainingLoop, InferenceContract, EvaluationSteps, L.LightningModule):
     """Base LightningModule for the alternating adversarial training of Goodfellow et al. (2014), Alg. 1.
 
     The training loop (cadence, optimizers, schedules, non-finite guard): see :mod:`ganlit.models.loop`.

@@ -9,8 +9,10 @@ from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.gan import GAN
+from ganlit.models.inference import ImageNetwork, Inference, Input, class_labels
 from ganlit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlit.networks.mlp import ConditionalMaxoutDiscriminator, ConditionalMLPGenerator
+from ganlit.utils.modes import evaluating
 
 
 class CGAN(GAN):
@@ -58,18 +60,16 @@ class CGAN(GAN):
         return self.sampling_nets()(z, self._labels(labels, z.size(0), z.device))
 
     def _labels(self, labels: Optional[Tensor], n: int, device) -> Tensor:
-        if labels is None:
-            return torch.arange(n, device=device) % self.num_classes
-        labels = torch.as_tensor(labels, device=device).long()
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(f"labels must lie in [0, {self.num_classes - 1}], got {labels.tolist()[:10]}")
-        return labels
+        return class_labels(labels, n, self.num_classes, device)
 
-    @torch.no_grad()
-    def sample(self, num: int, labels: Optional[Tensor] = None, seed: Optional[int] = None):
-        labels = self._labels(labels, num, self.device)
-        images, _ = super().sample(num, labels, seed)
-        return images, labels
+    def inference(self) -> Inference:
+        """Samples ``G(z, y)`` for the classes ``0 .. num_classes - 1``."""
+        return super().inference().replace(classes=tuple(str(k) for k in range(self.num_classes)))
+
+    def image_networks(self) -> list[ImageNetwork]:
+        """D judges an image together with its class label."""
+        inputs = (Input("x", "image", self.channels), Input("labels", "labels", self.num_classes))
+        return [ImageNetwork("discriminator", self.discriminator, False, inputs)]
 
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
         real, labels = batch["image"], batch["label"]
@@ -88,10 +88,6 @@ class CGAN(GAN):
         return loss, {"g_loss": loss}
 
     def sample_images(self):
-        nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        with torch.no_grad():
+        with evaluating(self.sampling_nets()), torch.no_grad():
             images = self.generate(self.fixed_z, self.fixed_labels)
-        nets.train(was)
         return (images + 1) / 2, self.num_classes

@@ -11,12 +11,15 @@ from torch import Tensor, nn
 from ganlit import losses
 from ganlit.models.base import GANModule
 from ganlit.models.draws import ItemDraws
+from ganlit.models.inference import ExportedNetwork, ImageNetwork, Inference, Input
 from ganlit.networks.norm import Norm
 from ganlit.networks.patchgan import PatchDiscriminator
 from ganlit.networks.resnet import Padding, ResnetGenerator
 from ganlit.pool import ImagePool
+from ganlit.utils.modes import evaluating
 
 DIRECTIONS = {"AtoB": "A2B", "BtoA": "B2A"}
+DIRECTION_NAMES = tuple(DIRECTIONS)
 
 
 def generator_key(direction: str) -> str:
@@ -41,12 +44,18 @@ def keep_fixed_inputs(model: GANModule, batch: dict, num: int) -> None:
 @torch.no_grad()
 def translate_eval(model: GANModule, x: Tensor, direction: str) -> Tensor:
     """``model.translate`` with the sampling networks in eval mode, restoring their mode afterwards."""
-    nets = model.sampling_nets()
-    was = nets.training
-    nets.eval()
-    y = model.translate(x, direction)
-    nets.train(was)
-    return y
+    with evaluating(model.sampling_nets()):
+        return model.translate(x, direction)
+
+
+def two_way_networks(model: GANModule, channels_a: int, channels_b: int) -> list[ImageNetwork]:
+    """The image networks of a two-way translator: ``generators["A2B"]`` / ``["B2A"]`` and ``discriminators["A"]`` /
+    ``["B"]``, each taking one image of its domain's channels."""
+    a, b = (Input("x", "image", channels_a),), (Input("x", "image", channels_b),)
+    return [ImageNetwork("generators['A2B']", model.generators["A2B"], True, a, direction="AtoB"),
+            ImageNetwork("generators['B2A']", model.generators["B2A"], True, b, direction="BtoA"),
+            ImageNetwork("discriminators['A']", model.discriminators["A"], False, a),
+            ImageNetwork("discriminators['B']", model.discriminators["B"], False, b)]
 
 
 class CycleGAN(GANModule):
@@ -115,6 +124,7 @@ class CycleGAN(GANModule):
         super().__init__(lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, lr_constant=lr_constant,
                          lr_decay=lr_decay, **kwargs)
         channels_b = channels if channels_b is None else channels_b
+        self.channels, self.channels_b = channels, channels_b
         if lambda_identity > 0 and channels != channels_b:
             raise ValueError(
                 f"CycleGAN: lambda_identity={lambda_identity} compares G(b) with b, so it needs as many channels "
@@ -146,6 +156,22 @@ class CycleGAN(GANModule):
         return PatchDiscriminator(self.channels_of(domain), self.ndf, self.n_layers, self.norm)
 
     # --------------------------------------------------------------- translation
+    def inference(self) -> Inference:
+        """Translates both ways, in eval mode (domain B images have ``channels_b`` channels)."""
+        return super().inference().replace(channels=self.channels, channels_b=self.channels_b, directions=DIRECTION_NAMES)
+
+    def inference_network(self, direction: Optional[str] = None) -> nn.Module:
+        return self.sampling_nets()[generator_key(direction or "AtoB")]
+
+    def image_networks(self) -> list[ImageNetwork]:
+        return two_way_networks(self, self.channels, self.channels_b)
+
+    def export_network(self, direction: Optional[str] = None, eval_mode: bool = False) -> ExportedNetwork:
+        exported = super().export_network(direction, eval_mode)
+        ema = " (EMA average)" if self.generator_ema is not None else ""
+        exported.meta["network"] = f"generators[{generator_key(direction or 'AtoB')!r}]{ema}"
+        return exported
+
     def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:
         return self.generators[generator_key(direction)](x)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 import torch
@@ -11,8 +12,20 @@ from torch import Tensor, nn
 from ganlit import losses
 from ganlit.models.base import GANModule
 from ganlit.models.draws import ItemDraws
-from ganlit.models.cyclegan import generator_key, keep_fixed_inputs, translate_eval
+from ganlit.models.cyclegan import DIRECTION_NAMES, generator_key, keep_fixed_inputs, translate_eval, two_way_networks
+from ganlit.models.inference import ExportedNetwork, ImageNetwork, Inference
 from ganlit.networks.discogan import DiscoGANDiscriminator, DiscoGANGenerator
+
+
+class UnitRange(nn.Module):
+    """Runs a [0, 1] network on [-1, 1] images and returns [-1, 1] (what :meth:`DiscoGAN.translate` does)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net((x + 1) / 2) * 2 - 1
 
 
 class DiscoGAN(GANModule):
@@ -101,6 +114,26 @@ class DiscoGAN(GANModule):
         """The reconstruction weight at ``iteration`` (default: the module's counter)."""
         it = int(self.iteration) if iteration is None else iteration
         return self.starting_rate if it < self.gan_curriculum else self.default_rate
+
+    def inference(self) -> Inference:
+        """Translates both ways in [-1, 1], in eval mode."""
+        return super().inference().replace(directions=DIRECTION_NAMES)
+
+    def inference_network(self, direction: Optional[str] = None) -> nn.Module:
+        """The raw generator of ``direction``, [0, 1] in and out (:meth:`translate` maps the ranges)."""
+        return self.sampling_nets()[generator_key(direction or "AtoB")]
+
+    def image_networks(self) -> list[ImageNetwork]:
+        channels = self.inference().channels
+        return two_way_networks(self, channels, channels)
+
+    def export_network(self, direction: Optional[str] = None, eval_mode: bool = False) -> ExportedNetwork:
+        """The generator of ``direction`` wrapped so that, like :meth:`translate`, images go in and come out in
+        [-1, 1]; eval mode."""
+        exported = super().export_network(direction, eval_mode)
+        ema = " (EMA average)" if self.generator_ema is not None else ""
+        exported.meta["network"] = f"generators[{generator_key(direction or 'AtoB')!r}]{ema}"
+        return replace(exported, net=UnitRange(exported.net))
 
     def forward(self, x: Tensor, direction: str = "AtoB") -> Tensor:
         """The raw generator: [0, 1] in and out."""

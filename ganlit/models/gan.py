@@ -10,8 +10,10 @@ from torch import Tensor, nn
 from ganlit import losses
 from ganlit.models.base import GANModule
 from ganlit.models.draws import ItemDraws
+from ganlit.models.inference import Inference
 from ganlit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlit.networks.mlp import MaxoutDiscriminator, MLPGenerator
+from ganlit.utils.modes import evaluating
 
 
 class GAN(GANModule):
@@ -89,17 +91,9 @@ class GAN(GANModule):
         """Images in [-1, 1] from noise (with the EMA generator when EMA is on)."""
         return self.sampling_nets()(z)
 
-    @torch.no_grad()
-    def sample(self, num: int, labels: Optional[Tensor] = None, seed: Optional[int] = None) -> tuple[Tensor, Optional[Tensor]]:
-        """``num`` images in [-1, 1] (and their labels for conditional models), reproducible with ``seed``."""
-        g = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(num, self.z_dim, generator=g).to(self.device)
-        nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        images = self.generate(z, labels)
-        nets.train(was)
-        return images, labels
+    def inference(self) -> Inference:
+        """Samples ``G(z)``, z ~ N(0, 1) of ``z_dim``; ``sample`` and ``export`` come from the base."""
+        return super().inference().replace(task="sample", z_dim=self.z_dim, channels=self.channels)
 
     # --------------------------------------------------------------- losses
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
@@ -123,11 +117,8 @@ class GAN(GANModule):
         real = batch["image"]
         draws = draws if draws is not None else ItemDraws.from_global(real.size(0))
         z = draws.randn(self.z_dim, device=real.device, dtype=real.dtype)
-        nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        fake = self.generate(z, batch.get("label") if self.conditional else None)
-        nets.train(was)
+        with evaluating(self.sampling_nets()):
+            fake = self.generate(z, batch.get("label") if self.conditional else None)
         return {"": (real, fake)}
 
     def predict_images(self, batch: dict) -> dict[str, Tensor]:
@@ -141,10 +132,6 @@ class GAN(GANModule):
         return {"": images}
 
     def sample_images(self):
-        nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        with torch.no_grad():
+        with evaluating(self.sampling_nets()), torch.no_grad():
             images = self.generate(self.fixed_z, None)
-        nets.train(was)
         return (images + 1) / 2, 8

@@ -3,6 +3,7 @@ Applying and Removing Makeup" (CVPR)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 import torch
@@ -13,9 +14,11 @@ from ganlit import losses
 from ganlit.histmatch import match_histograms
 from ganlit.models.base import GANModule
 from ganlit.models.draws import ItemDraws
+from ganlit.models.inference import ExportedNetwork, ImageNetwork, Inference, Input
 from ganlit.networks.makeup import MakeupRemovalGenerator, MakeupTransferGenerator, StyleDiscriminator
 from ganlit.networks.patchgan import PatchDiscriminator
 from ganlit.regions import crop_boxes, paste_boxes, region_boxes
+from ganlit.utils.modes import evaluating
 
 # Channel order of the batch's ``x_regions`` / ``y_regions`` (ganlit.data.makeup.REGION_NAMES).
 REGIONS = ("lips", "skin", "eyes")
@@ -258,6 +261,40 @@ class PairedCycleGAN(GANModule):
         return name if part == FACE else f"{name}_{part}"
 
     # ----------------------------------------------------------------- translation
+    def inference(self) -> Inference:
+        """AtoB applies the makeup of a ``reference`` face; BtoA (or ``remove``) removes makeup; eval mode."""
+        return super().inference().replace(channels=self.channels, directions=("AtoB", "BtoA"),
+                                           options=("reference", "remove"))
+
+    def inference_network(self, direction: Optional[str] = None) -> nn.Module:
+        """G (makeup transfer, two inputs) for AtoB, F (removal) for BtoA, of a whole-face model."""
+        if self.parts != [FACE]:
+            raise ValueError(f"{type(self).__name__}(regions={self.parts}) crops and blends face regions with masks; "
+                             "export supports whole-face models (regions: null)")
+        return self.sampling_nets()["F" if direction == "BtoA" else "G"]
+
+    def image_networks(self) -> list[ImageNetwork]:
+        image = Input("x", "image", self.channels)
+        found = []
+        for part in self.parts:
+            g, f, x, y, s = (self.key(n, part) for n in "GFXYS")
+            found += [ImageNetwork(f"generators[{g!r}]", self.generators[g], True, (image, image), direction="AtoB"),
+                      ImageNetwork(f"generators[{f!r}]", self.generators[f], True, (image,), direction="BtoA")]
+            found += [ImageNetwork(f"discriminators[{k!r}]", self.discriminators[k], False, (image,) * n)
+                      for k, n in ((x, 1), (y, 1), (s, 2))]
+        return found
+
+    def export_network(self, direction: Optional[str] = None, eval_mode: bool = False) -> ExportedNetwork:
+        """AtoB: ``G(x, reference)`` applies the reference's makeup; BtoA: ``F(y)`` removes makeup. Eval mode."""
+        exported = super().export_network(direction, eval_mode)
+        c = self.channels
+        if direction == "BtoA":
+            inputs = (Input("y", "image", c, "faces with makeup"),)
+        else:
+            inputs = (Input("x", "image", c, "faces without makeup"),
+                      Input("reference", "image", c, "faces whose makeup is applied to x", option="reference"))
+        return replace(exported, inputs=inputs)
+
     def forward(self, x: Tensor, reference: Tensor) -> Tensor:
         """Makeup transfer G(x, reference) with the training networks (whole-face models)."""
         return self._per_part("G", self.generators, x, None, reference)
@@ -298,9 +335,7 @@ class PairedCycleGAN(GANModule):
             raise ValueError(f"direction={direction!r}: expected 'AtoB' (apply makeup) or 'BtoA' (remove makeup)")
         regional = self.parts != [FACE]
         nets = self.sampling_nets()
-        was = nets.training
-        nets.eval()
-        try:
+        with evaluating(nets):
             if remove or direction == "BtoA":
                 if regional and x_regions is None:
                     raise ValueError(f"PairedCycleGAN(regions={self.parts}): removal needs x_regions [N, 3, H, W]")
@@ -320,8 +355,6 @@ class PairedCycleGAN(GANModule):
             if reference_regions is not None:
                 reference_regions = reference_regions.to(x).expand(x.size(0), -1, -1, -1)
             return self._per_part("G", nets, x, x_regions, reference, reference_regions)
-        finally:
-            nets.train(was)
 
     # ----------------------------------------------------------------- samples and evaluation
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:

@@ -88,6 +88,7 @@ class PAN(PairedTranslationGAN):
             channels, image_size, ngf, num_downs, norm, use_dropout, lambda_l1, loss, num_samples,
             lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, **kwargs,
         )
+        self.discriminator_channels = (2 if conditional_d else 1) * channels
         if margin < 0:
             raise ValueError(f"margin={margin}: expected a value >= 0 (the paper uses 3)")
         self.ndf, self.conditional_d = ndf, conditional_d

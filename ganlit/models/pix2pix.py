@@ -15,44 +15,12 @@ from torch import Tensor, nn
 from ganlit import losses
 from ganlit.models.base import GANModule
 from ganlit.models.draws import ItemDraws
+from ganlit.models.inference import ImageNetwork, Inference, Input, apply_generator
 from ganlit.networks.norm import Norm
 from ganlit.networks.patchgan import PatchDiscriminator, PixelDiscriminator
 from ganlit.networks.unet import UnetGenerator
 
 __all__ = ["PairedTranslationGAN", "Pix2Pix", "apply_generator"]
-
-
-def _has_batchnorm(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-
-
-def apply_generator(net: nn.Module, x: Tensor, eval_mode: bool = False) -> Tensor:
-    """Run an image-to-image generator as the official pix2pix/CycleGAN test script does.
-
-    ``eval_mode=False`` (the official default, and the paper's test protocol): training mode, so dropout
-    stays on and BatchNorm normalises with the statistics of each image. The official test runs one
-    image per batch; with BatchNorm the images are therefore passed one at a time, so a result never
-    depends on the other images of a batch. The running statistics are restored afterwards.
-    ``eval_mode=True``: running statistics and no dropout. The network's mode is restored on return.
-    """
-    was_training = net.training
-    if eval_mode:
-        net.eval()
-        try:
-            return net(x)
-        finally:
-            net.train(was_training)
-    saved = [(buf, buf.detach().clone()) for buf in net.buffers()]
-    net.train()
-    try:
-        if _has_batchnorm(net) and x.size(0) > 1:
-            return torch.cat([net(x[i : i + 1]) for i in range(x.size(0))])
-        return net(x)
-    finally:
-        with torch.no_grad():  # batch statistics of test images must not leak into the running averages
-            for buf, value in saved:
-                buf.copy_(value)
-        net.train(was_training)
 
 
 class PairedTranslationGAN(GANModule):
@@ -125,7 +93,21 @@ class PairedTranslationGAN(GANModule):
                 f"{type(self).__name__} learns one mapping, A -> B (direction='AtoB'); got direction={direction!r}. "
                 "To learn B -> A, train with the data module's direction: BtoA."
             )
-        return apply_generator(self.sampling_nets(), x, eval_mode)
+        return apply_generator(self.sampling_nets(), x, eval_mode or self.inference().mode == "eval")
+
+    def inference(self) -> Inference:
+        """Translates A to B, by default as the paper and the official test: dropout on, BatchNorm with each image's
+        own statistics (``eval_mode=True``: running statistics, no dropout). A subclass whose generator runs in eval
+        mode at test time declares ``mode="eval"``; translate and export then follow it."""
+        return super().inference().replace(channels=self.channels, options=("eval_mode",), mode="train")
+
+    # Channels of what D sees: the image alone (PAN), or the input stacked with it (pix2pix); set by each paper.
+    discriminator_channels: int = 0
+
+    def image_networks(self) -> list[ImageNetwork]:
+        return [ImageNetwork("generator", self.generator, True, (Input("x", "image", self.channels),), direction="AtoB"),
+                ImageNetwork("discriminator", self.discriminator, False,
+                             (Input("x", "image", self.discriminator_channels or self.channels),))]
 
     # --------------------------------------------------------------- training
     def forward_step(self, batch: dict) -> dict[str, Tensor]:
@@ -219,6 +201,7 @@ class Pix2Pix(PairedTranslationGAN):
             lr_g=lr_g, lr_d=lr_d, betas=betas, order=order, lr_constant=lr_constant, lr_decay=lr_decay, **kwargs,
         )
         self.ndf, self.n_layers, self.d_norm, self.d_arch = ndf, n_layers, d_norm, d_arch
+        self.discriminator_channels = 2 * channels
         self.discriminator = self.build_discriminator()
 
     def build_discriminator(self) -> nn.Module:

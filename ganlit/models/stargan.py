@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal, Optional
 
 import torch
@@ -12,7 +13,9 @@ from ganlit import losses
 from ganlit.attributes import CELEBA_DEFAULT_ATTRS, HAIR_COLOURS, Target, official_test_labels, target_vector
 from ganlit.models.base import GANModule
 from ganlit.models.draws import ItemDraws
+from ganlit.models.inference import ExportedNetwork, ImageNetwork, Inference, Input
 from ganlit.networks.stargan import StarGANDiscriminator, StarGANGenerator
+from ganlit.utils.modes import evaluating
 
 __all__ = ["StarGAN", "official_test_labels", "CELEBA_DEFAULT_ATTRS", "HAIR_COLOURS", "Target"]
 
@@ -178,6 +181,28 @@ class StarGAN(GANModule):
         return target_vector(target, self.attr_names, n, c_org)
 
     # --------------------------------------------------------------- translation
+    def inference(self) -> Inference:
+        """Translates to target attributes (``target``), or into the official test row of the inputs' own labels
+        (``c_org``); one generator serves every target, so there is no direction."""
+        return super().inference().replace(
+            channels=3, directions=(), options=("target", "c_org"), attributes=tuple(self.attr_names),
+            exclusive=tuple(self.attr_names if self.single_label else
+                            [n for n in self.attr_names if n in self.exclusive_attrs]),
+            single_label=self.single_label)
+
+    def image_networks(self) -> list[ImageNetwork]:
+        image = Input("x", "image", 3)
+        return [ImageNetwork("generator", self.generator, True, (image, Input("c", "attributes", self.num_attrs))),
+                ImageNetwork("discriminator", self.discriminator, False, (image,))]
+
+    def export_network(self, direction: Optional[str] = None, eval_mode: bool = False) -> ExportedNetwork:
+        """``G(x, c)``, c the float 0/1 target labels; eval mode with per-image statistics, as the official test."""
+        inputs = (Input("x", "image", 3), Input("c", "attributes", self.num_attrs, option="target",
+                                                names=tuple(self.attr_names)))
+        return ExportedNetwork(copy.deepcopy(self.sampling_nets()).eval(), inputs,
+                               "eval, per-image InstanceNorm statistics (the official test)",
+                               meta={"attr_names": list(self.attr_names), "single_label": self.single_label})
+
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
         return self.generator(x, c)
 
@@ -200,14 +225,10 @@ class StarGAN(GANModule):
             raise ValueError("translate: give a target (labels or {attribute: value}) or c_org (the input's labels)"
                              " for the official test grid")
         net = self.sampling_nets()
-        was = net.training
-        net.eval()
-        try:
+        with evaluating(net):
             if target is not None:
                 return net(x, self.target_labels(target, x.size(0), c_org).to(x))
             return torch.cat([x] + [net(x, c.to(x)) for c in self.test_labels(c_org)], dim=3)
-        finally:
-            net.train(was)
 
     # --------------------------------------------------------------- randomness (extension points)
     def sample_target_labels(self, labels: Tensor) -> Tensor:

@@ -21,7 +21,6 @@ import torch
 from lightning.fabric.utilities.apply_func import apply_to_collection
 from torch import Tensor
 
-from ganlit.models.draws import ItemDraws
 
 
 @contextlib.contextmanager
@@ -43,17 +42,6 @@ class EvaluationSteps:
     validate_during_fit: bool = False
 
     # ----------------------------------------------------------------- what a paper states or may override
-    def evaluation_images(self, batch: Any, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
-        """For the metrics: per direction (``""`` for sampling models, e.g. ``"AtoB"``), a pair
-        (real images of the target domain, generated images), both in [-1, 1], from one eval batch.
-        Generated images come from :meth:`sampling_nets` (the EMA copy when EMA is on).
-
-        Every random draw of item ``k`` (noise, dropout, a choice among targets) comes from ``draws`` (see
-        :class:`ganlit.models.draws.ItemDraws`): the evaluation's images then do not depend on the number of
-        processes nor on the batch size. Without ``draws`` (a direct call, ``ganlit predict``), a paper uses
-        ``ItemDraws.from_global(batch size)``."""
-        raise NotImplementedError(f"{type(self).__name__} does not define evaluation_images")
-
     def evaluation_losses(self, batch: Any) -> dict[str, Tensor]:
         """The logged terms of the D and G losses on a held-out ``batch``, no update.
 
