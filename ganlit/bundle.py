@@ -198,10 +198,13 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def load_bundle(folder: Union[str, Path], map_location: str = "cpu") -> "GANModule":
     """Rebuild the model of a bundle folder: class checked, built from its arguments, weights loaded strictly."""
     from ganlit.checkpoint import _mismatch
+    from ganlit.official_bundle import OFFICIAL_KEY, load_official_bundle
 
     folder = Path(folder)
     config = read_config(folder)
     source = str(folder / CONFIG)
+    if OFFICIAL_KEY in config:  # official released weights: no class path, the kind says which network
+        return load_official_bundle(folder, config, _read_weights(folder / WEIGHTS)).to(map_location).eval()
     cls = model_class(config.get("class_path"), "class_path", source)  # refused before anything is called
     hparams = checked_hyper_parameters({"hyper_parameters": config.get("hyper_parameters", {})}, source)
     try:

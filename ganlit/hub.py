@@ -160,9 +160,14 @@ def load_official(kind: Kind, path: str | Path, **kw: Any) -> nn.Module:
     for running statistics. Old files lack BatchNorm/InstanceNorm ``num_batches_tracked``: those, and only
     those, are filled in (with 0) before the strict load.
     """
+    return official_network(kind, read_state_dict(path), path, **kw)
+
+
+def official_network(kind: Kind, sd: dict[str, torch.Tensor], path: str | Path, **kw: Any) -> nn.Module:
+    """:func:`load_official` on a state dict already read (``path`` names its source in errors): what a bundle
+    packed from official weights is rebuilt with."""
     if kind not in ("pix2pix", "cyclegan", "stargan"):
         raise ValueError(f"kind={kind!r}: expected 'pix2pix', 'cyclegan' or 'stargan'")
-    sd = read_state_dict(path)
     try:
         net = _build(kind, sd, path, kw)
     except KeyError as err:  # a key the layout needs to read a size from

@@ -4,11 +4,15 @@
     ganlit pack --model runs/quickstart/latest --best --output quickstart-cgan/   # its best*.ckpt
     ganlit pack --model path/to/model.ckpt --output DIR [--overwrite] [--license mit]
     ganlit pack --model runs/quickstart/latest --output DIR --push owner/name     # then upload (ganlit[hub])
+    ganlit pack --model official:cyclegan/horse2zebra --output horse2zebra/       # released weights, downloaded
+    ganlit pack --model official:pix2pix --weights latest_net_G.pth --output facades/
 
 The bundle holds the inference weights only (the generator(s) ``sample``/``translate`` run, the EMA average where
 one was kept), the class and init arguments, and a model card with Hugging Face Hub front matter: paper and
 citation, data identity, the run's recipe, iterations and epochs, every metric measured with its protocol (best and
-last), versions and hardware, intended use and limits. No file in it is a pickle. Every command that takes a
+last), versions and hardware, intended use and limits. No file in it is a pickle. Official weights
+(``official:<kind>``) give a bundle whose card names their release, file and sha256 and says that ganlit measured
+nothing (see ``ganlit.official_bundle``). Every command that takes a
 checkpoint takes the folder instead, with the same outputs bit for bit (``ganlit.load(DIR)`` in Python).
 
 DIR must be empty or absent; ``--overwrite`` replaces a folder that holds a ganlit bundle, as a whole (the new
@@ -36,17 +40,24 @@ class PackError(UsageError):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganlit pack", description="Pack a ganlit checkpoint as a bundle "
                                 "(model.safetensors, config.json, README.md model card) to share.")
-    p.add_argument("--model", required=True, help="a ganlit checkpoint (.ckpt) or a run folder (its "
-                   "checkpoints/last.ckpt; --best for its best*.ckpt)")
+    p.add_argument("--model", required=True, help="a ganlit checkpoint (.ckpt), a run folder (its "
+                   "checkpoints/last.ckpt; --best for its best*.ckpt), or official:<kind>[/<name>] (released weights)")
     p.add_argument("--output", required=True, type=Path, help="the bundle folder to write (empty or absent)")
     p.add_argument("--best", action="store_true", help="a run folder: pack its best*.ckpt instead of last.ckpt")
     p.add_argument("--name", default=None, help="the model's name in its card (default: the output folder's name)")
-    p.add_argument("--license", default="mit", help="the card's license id (default mit, ganlit's own; the data's "
-                   "license may restrict it)")
+    p.add_argument("--license", default=None, help="the card's license id (default: mit, ganlit's own, for a "
+                   "ganlit model, whose data's license may restrict it; other for official weights)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR when it holds a ganlit bundle")
     p.add_argument("--push", default=None, metavar="OWNER/NAME",
                    help="then upload DIR to this Hugging Face Hub model repository (needs huggingface_hub)")
     p.add_argument("--private", action="store_true", help="with --push: create the repository as private")
+    official = p.add_argument_group("official weights (--model official:pix2pix | cyclegan | stargan[/<name>])")
+    official.add_argument("--weights", default=None, help="the official weights file (wins over a downloaded "
+                          "release of that name)")
+    official.add_argument("--attrs", default=None, help="official:stargan: the attribute names the weights were "
+                          "trained on, comma-separated, in order")
+    official.add_argument("--no-dropout", action="store_true", help="official:pix2pix/cyclegan: a U-Net without "
+                          "dropout")
     return p
 
 
@@ -54,9 +65,6 @@ def source_checkpoint(model: str, best: bool) -> Path:
     """The ``.ckpt`` file ``--model`` names (a file, or a run folder's last/best checkpoint)."""
     from ganlit.bundle import HF_PREFIX, is_bundle, run_checkpoint
 
-    if model.startswith("official:"):
-        raise PackError(f"--model {model}: official weights are a bare generator, not a ganlit model with a "
-                        "training record; use them with `ganlit translate --model official:<kind> --weights FILE`")
     if model.startswith(HF_PREFIX) or is_bundle(model):
         raise PackError(f"--model {model} is already a bundle; copy its folder instead of packing it again")
     path = Path(model)
@@ -139,18 +147,53 @@ def main(argv: Optional[list[str]] = None) -> int:
             import huggingface_hub  # noqa: F401
         except ImportError:
             raise PackError("--push needs huggingface_hub: pip install 'ganlit[hub]'") from None
+    if args.model.startswith("official:"):
+        return pack_official(args)
+    if args.weights is not None or args.attrs is not None or args.no_dropout:
+        raise PackError("--weights, --attrs and --no-dropout are for --model official:...; a ganlit checkpoint "
+                        "is given with --model alone")
     ckpt_path = source_checkpoint(args.model, args.best)
     replace = check_output(args.output, ckpt_path, args.overwrite)
     ckpt: dict[str, Any] = read_checkpoint(ckpt_path, mmap=True)  # the record, the callbacks' state, the counters
     model = load_module(ckpt_path, map_location="cpu")
     config = bundle_config(model, ckpt, ckpt_path)
-    card = model_card(model, ckpt, ckpt_path, config, license=args.license,
+    card = model_card(model, ckpt, ckpt_path, config, license=args.license or "mit",
                       name=args.name or args.output.absolute().name)
     files = {WEIGHTS: weights_bytes(model), CONFIG: (json.dumps(config, indent=1) + "\n").encode(),
              CARD: card.encode()}
     write_bundle(args.output, files, replace)
     print(f"ganlit pack: wrote {args.output} ({type(model).__name__} from {ckpt_path}: {WEIGHTS} "
           f"{config['weights']['parameters']:,} parameters, {CONFIG}, {CARD})")
+    return upload(args)
+
+
+def pack_official(args: argparse.Namespace) -> int:
+    """``--model official:<kind>[/<name>]``: the released generator as ``ganlit.load`` builds it, and a card that
+    names its source and says that ganlit measured nothing."""
+    from ganlit.api import load
+    from ganlit.bundle import CARD, CONFIG, WEIGHTS
+    from ganlit.official_bundle import official_card, official_config, official_weights_of
+    from safetensors.torch import save
+
+    if args.best:
+        raise PackError(f"--best picks the best checkpoint of a run folder; --model {args.model} is official weights")
+    attrs = None if args.attrs is None else args.attrs.split(",")
+    weights = official_weights_of(args.model, args.weights, attrs)
+    replace = check_output(args.output, weights, args.overwrite)
+    model = load(args.model, "cpu", weights=weights, attrs=attrs, dropout=not args.no_dropout)
+    config = official_config(model, args.model, weights, dropout=not args.no_dropout)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.generator.state_dict().items()}
+    files = {WEIGHTS: save(state, metadata={"format": "pt", "ganlit": "ganlit-bundle"}),
+             CONFIG: (json.dumps(config, indent=1) + "\n").encode(),
+             CARD: official_card(config, args.license or "other", args.name or args.output.absolute().name).encode()}
+    write_bundle(args.output, files, replace)
+    print(f"ganlit pack: wrote {args.output} (official {config['official']['kind']} generator from {weights}: "
+          f"{WEIGHTS} {config['weights']['parameters']:,} parameters, {CONFIG}, {CARD})")
+    return upload(args)
+
+
+def upload(args: argparse.Namespace) -> int:
+    """``--push``: upload the written bundle; a failure leaves it written and says how to retry."""
     if args.push is not None:
         try:
             url = push(args.output, args.push, args.private)
