@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from ganlit.errors import UsageError
+from ganlit.hub import OFFICIAL_KINDS, OFFICIAL_PREFIX, missing_official_weights, official_source  # noqa: F401
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["OFFICIAL_KINDS", "OFFICIAL_PREFIX", "load", "missing_official_weights"]
-
-OFFICIAL_PREFIX = "official:"
-OFFICIAL_KINDS = ("pix2pix", "cyclegan", "stargan")
+__all__ = ["OFFICIAL_KINDS", "OFFICIAL_PREFIX", "load", "missing_official_weights", "official_source"]
 
 
 def load(source: Union[str, Path], device: str = "cpu", *, weights: Union[str, Path, None] = None,
@@ -45,39 +43,9 @@ def load(source: Union[str, Path], device: str = "cpu", *, weights: Union[str, P
         raise UsageError("--weights is for official:* models; a ganlit checkpoint is given with --model alone")
     if attrs is not None:
         raise UsageError("--attrs is for official:stargan; a ganlit checkpoint knows its attribute names")
-    from ganlit.checkpoint import load_module
+    from ganlit.bundle import load_model
 
-    return load_module(source, map_location=device)
-
-
-def missing_official_weights(kind: str) -> str:
-    """The error for ``official:<kind>`` with no file: the two ways to name one."""
-    return (f"--model official:{kind} needs --weights PATH (the official weights file), or a released model by name: "
-            f"--model official:{kind}/<name> once `ganlit download official:{kind}/<name>` fetched it "
-            f"(names: ganlit download --list)")
-
-
-def official_source(source: str, weights: Union[str, Path, None] = None,
-                    attrs: Optional[Sequence[str]] = None) -> tuple[str, Optional[Path], Optional[list[str]]]:
-    """``(kind, weights file, attribute names)`` of ``official:<kind>[/<name>]``: with a name, the file ganlit
-    downloads that model to (``weights`` still wins) and, for StarGAN, the five CelebA attributes it was released
-    with; a missing file raises ``MissingWeightsError`` naming ``ganlit download``."""
-    from ganlit.hub import STARGAN_PRETRAINED_ATTRS, official_names, resolve_official
-
-    kind, _, name = source[len(OFFICIAL_PREFIX):].partition("/")
-    if kind not in OFFICIAL_KINDS:
-        raise UsageError(f"--model {source}: expected official:{' | official:'.join(OFFICIAL_KINDS)}, "
-                         "optionally with /<name> of a released model")
-    path = Path(weights) if weights is not None else None
-    names = [a.strip() for a in attrs if a.strip()] if attrs is not None else None
-    if name:
-        if name not in official_names(kind):
-            raise UsageError(f"--model {source}: no released {kind} model named {name!r}; known: "
-                             f"{', '.join(official_names(kind))}")
-        path = resolve_official(kind, name, path)
-        if kind == "stargan" and names is None:
-            names = list(STARGAN_PRETRAINED_ATTRS)
-    return kind, path, names
+    return load_model(source, map_location=device)
 
 
 def _load_official(source: str, weights: Union[str, Path, None], attrs: Optional[Sequence[str]],

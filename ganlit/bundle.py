@@ -1,7 +1,7 @@
 """Bundles: a trained model shared as data, never as code: ``model.safetensors`` + ``config.json`` + ``README.md``.
 
 ``ganlit pack`` writes one (:func:`write_bundle`); every command that takes a checkpoint, and ``ganlit.load``, reads one
-(:func:`load_bundle`, reached through ``ganlit.checkpoint.load_module``):
+(:func:`load_bundle`, reached through :func:`load_model`):
 
 * ``model.safetensors``: the inference weights alone: the network(s) ``model.sampling_nets()`` returns, i.e. the
   generator(s) ``sample``/``translate`` run, the EMA average where one was kept; no discriminator, no optimizer
@@ -27,17 +27,18 @@ from typing import TYPE_CHECKING, Any, Union
 
 import torch
 
-from ganlit.checkpoint import CheckpointError, checked_hyper_parameters, model_class
+from ganlit.checkpoint import CheckpointError, checked_hyper_parameters, load_module, model_class
 
 if TYPE_CHECKING:
     from ganlit.models.base import GANModule
 
 __all__ = ["BundleError", "CARD", "CONFIG", "FORMAT", "WEIGHTS", "bundle_config", "hub_snapshot", "inference_state",
-           "is_bundle", "load_bundle", "read_config", "resolve_source", "run_checkpoint"]
+           "is_bundle", "load_bundle", "load_model", "read_config", "resolve_source", "run_checkpoint"]
 
 FORMAT, FORMAT_VERSION = "ganlit-bundle", 1
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
 HF_PREFIX = "hf:"
+OFFICIAL_KEY = "official"  # config.json of official released weights (ganlit.official_bundle): no class path
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
@@ -92,6 +93,13 @@ def resolve_source(source: Union[str, Path]) -> Path:
     if path.is_dir() and not is_bundle(path):
         return run_checkpoint(path)
     return path
+
+
+def load_model(source: Union[str, Path], map_location: str = "cpu") -> "GANModule":
+    """The model a source names: a bundle folder, ``hf:owner/name``, a run folder (its ``checkpoints/last.ckpt``) or
+    a checkpoint file; classes are checked before anything is called, a bundle runs no pickle."""
+    path = resolve_source(source)
+    return load_bundle(path, map_location) if is_bundle(path) else load_module(path, map_location)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -198,13 +206,12 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def load_bundle(folder: Union[str, Path], map_location: str = "cpu") -> "GANModule":
     """Rebuild the model of a bundle folder: class checked, built from its arguments, weights loaded strictly."""
     from ganlit.checkpoint import _mismatch
-    from ganlit.official_bundle import OFFICIAL_KEY, load_official_bundle
 
     folder = Path(folder)
     config = read_config(folder)
     source = str(folder / CONFIG)
     if OFFICIAL_KEY in config:  # official released weights: no class path, the kind says which network
-        return load_official_bundle(folder, config, _read_weights(folder / WEIGHTS)).to(map_location).eval()
+        return _load_official_bundle(folder, config, _read_weights(folder / WEIGHTS)).to(map_location).eval()
     cls = model_class(config.get("class_path"), "class_path", source)  # refused before anything is called
     hparams = checked_hyper_parameters({"hyper_parameters": config.get("hyper_parameters", {})}, source)
     try:
@@ -227,6 +234,35 @@ def load_bundle(folder: Union[str, Path], map_location: str = "cpu") -> "GANModu
     facts = config.get("facts")
     model.ganlit_facts = dict(facts) if isinstance(facts, dict) else {}
     return model.to(map_location).eval()
+
+
+def _load_official_bundle(folder: Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """The official model of a bundle folder: the network rebuilt from ``state``'s shapes (the official kind checked
+    against the three ganlit knows, nothing imported by name), wrapped as ``ganlit.load("official:...")`` wraps it."""
+    from ganlit.hub import OFFICIAL_KINDS, official_network
+    from ganlit.models.official import OfficialGenerator, OfficialStarGAN
+
+    source = folder / CONFIG
+    official = config[OFFICIAL_KEY]
+    kind = official.get("kind") if isinstance(official, dict) else None
+    if kind not in OFFICIAL_KINDS:
+        raise BundleError(f"{source}: official.kind {kind!r}, expected one of {', '.join(OFFICIAL_KINDS)}")
+    try:
+        if kind == "stargan":
+            names = official.get("attr_names")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise BundleError(f"{source}: official.attr_names must be a list of attribute names, got {names!r}")
+            net = official_network(kind, state, folder)
+            if len(names) != net.c_dim:
+                raise BundleError(f"{source}: official.attr_names names {len(names)} attributes but the weights "
+                                  f"take c_dim={net.c_dim}")
+            return OfficialStarGAN(net, names, str(folder), int(official.get("image_size", 128)))
+        # A U-Net's dropout leaves no trace in its tensors (a ResNet's does): the config says it.
+        unet_without_dropout = "model.model.0.weight" in state and official.get("use_dropout") is False
+        extra = {"use_dropout": False} if unet_without_dropout else {}
+        return OfficialGenerator(kind, official_network(kind, state, folder, **extra), str(folder))
+    except ValueError as err:
+        raise BundleError(f"{folder}: {str(err).splitlines()[0]}") from None
 
 
 def _first_line(err: BaseException) -> str:

@@ -3,8 +3,6 @@ writer of ``ganlit predict``."""
 
 from __future__ import annotations
 
-import io
-import os
 import shlex
 import signal
 import sys
@@ -14,64 +12,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
-import numpy as np
-import torch
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-import torchvision.utils as vutils
-from PIL import Image
 from torch import Tensor
 
 from ganlit.errors import UsageError
-from ganlit.run_config import RUN_DIR_ENV
-from ganlit.utils.atomic import atomic_write_bytes
-
-
-def run_dir(trainer: L.Trainer) -> Path:
-    """The folder of this run: the one ``ganlit fit`` chose for it, else the logger's run folder when it has one,
-    else ``default_root_dir``."""
-    placed = os.environ.get(RUN_DIR_ENV)
-    if placed and Path(placed) == Path(trainer.default_root_dir):
-        # ganlit.run_config.place_run pointed this trainer at its run folder; a logger may write elsewhere
-        # (W&B under $WANDB_DIR), but samples and the config stay in the run folder.
-        return Path(placed)
-    logger = trainer.logger
-    for attr in ("log_dir", "save_dir"):
-        value = getattr(logger, attr, None) if logger is not None else None
-        if value:
-            return Path(value)
-    return Path(trainer.default_root_dir)
-
-
-def grid_pixels(images: Tensor, nrow: int) -> np.ndarray:
-    """``images`` (in [0, 1]) as one grid of ``uint8`` pixels, ``[H, W, 3]``: exactly what the PNG holds.
-
-    The rounding is torchvision's ``save_image`` (``x * 255 + 0.5``, clamped, truncated), so the PNG in the run folder
-    and the image every logger gets are the same pixels. Loggers must get these bytes, not the float grid: W&B casts a
-    float array in [0, 1] straight to ``uint8`` (0 or 1), which is a black image.
-    """
-    grid = vutils.make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
-    return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
-
-
-def save_and_log_grid(trainer: L.Trainer, images: Tensor, nrow: int, path: Path, step: int,
-                      key: str = "samples") -> Path:
-    """Save ``images`` (in [0, 1]) as one PNG grid at ``path`` and send the same pixels to every logger that takes
-    images (W&B: ``log_image``; TensorBoard: ``add_image``, HWC)."""
-    pixels = grid_pixels(images, nrow)
-    png = io.BytesIO()
-    Image.fromarray(pixels).save(png, format="PNG")
-    atomic_write_bytes(path, png.getvalue())  # a kill or a full disk never leaves half a PNG
-    for logger in trainer.loggers:
-        log_image = getattr(logger, "log_image", None)  # WandbLogger
-        if callable(log_image):
-            log_image(key=key, images=[pixels], step=step)
-            continue
-        experiment = getattr(logger, "experiment", None)
-        add_image = getattr(experiment, "add_image", None)  # TensorBoard
-        if callable(add_image):
-            add_image(key, pixels, global_step=step, dataformats="HWC")
-    return path
+# The run folder and the sample grids live below the models (ganlit.utils.rundir, ganlit.grids); importable from here.
+from ganlit.grids import grid_pixels, save_and_log_grid  # noqa: F401
+from ganlit.utils.rundir import RUN_DIR_ENV, run_dir  # noqa: F401
 
 
 def to_unit(images: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> Tensor:

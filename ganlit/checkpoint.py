@@ -2,94 +2,19 @@
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 
-import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-
-from ganlit.errors import UsageError
+# The safe reading itself lives in ganlit.utils.safeload; its names stay importable from here.
+from ganlit.utils.safeload import (AtomicCheckpointIO, CheckpointError, DamagedCheckpointError,  # noqa: F401
+                                   MissingCheckpointError, UnsafeCheckpointError, read_checkpoint)
 
 if TYPE_CHECKING:
     from ganlit.models.base import GANModule
 
-
-class CheckpointError(UsageError, ValueError):
-    """A checkpoint file that cannot be used: missing, damaged, or not a ganlit checkpoint."""
-
-
-class MissingCheckpointError(CheckpointError, FileNotFoundError):
-    """The checkpoint path names no file."""
-
-
-class DamagedCheckpointError(CheckpointError):
-    """The file is not a readable PyTorch checkpoint (truncated, random bytes, another format)."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """The file needs arbitrary pickled code to load; ganlit refuses it."""
-
-
-def read_checkpoint(path: Union[str, Path], mmap: bool = False) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)``.
-
-    A file that references code (a pickled global other than tensors and plain containers) is refused; any other
-    failure means the file is damaged or not a checkpoint, and the error says which. ``mmap=True`` maps the
-    tensors instead of reading them, for a cheap look at the metadata of a large file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingCheckpointError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
-    size = path.stat().st_size
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        detail = str(err)
-        code = re.search(r"\bGLOBAL ([\w.]+)", detail)  # the pickle names a function or class to call
-        if code:
-            raise UnsafeCheckpointError(
-                f"{path}: refused: the file carries pickled code ({code.group(1)}), which ganlit never runs. "
-                "Only a file saved by ganlit fit (tensors and plain values) can be loaded."
-            ) from None
-        raise DamagedCheckpointError(_damaged(path, size, "its contents are not a PyTorch checkpoint")) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as err:
-        first = (str(err).splitlines() or [type(err).__name__])[0].split(". This is an internal")[0]
-        reason = "the file is empty" if size == 0 else f"{first or type(err).__name__}"
-        raise DamagedCheckpointError(_damaged(path, size, reason)) from None
-
-
-def _damaged(path: Path, size: int, reason: str) -> str:
-    kind = "a zip archive cut short or corrupted" if zipfile.is_zipfile(path) or _starts_like_zip(path) else reason
-    return (f"{path}: damaged checkpoint ({size} bytes): {kind}. "
-            "Copy it again from where it was saved, or use another checkpoint (e.g. last.ckpt).")
-
-
-def _starts_like_zip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(4) == b"PK\x03\x04"
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that never leaves a half-written file and never unpickles code.
-
-    Saving goes through ``ganlit.utils.atomic`` (``<name>.tmp-<pid>``, flushed, renamed over the target), so a run
-    killed mid-save keeps its previous checkpoint intact and a full disk is a one-line ``DiskError``. Loading (``--ckpt_path``) uses
-    ``weights_only=True``. GANModule installs it on the trainer when the default I/O is in use.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Union[str, Path], storage_options: Any = None) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        from ganlit.utils.atomic import save_torch
-
-        save_torch(checkpoint, path)
-
-    def load_checkpoint(self, path: Union[str, Path], map_location: Optional[Callable] = None,
-                        weights_only: Optional[bool] = None) -> dict[str, Any]:
-        return read_checkpoint(path)
+__all__ = ["AtomicCheckpointIO", "CheckpointError", "DamagedCheckpointError", "MissingCheckpointError",
+           "UnsafeCheckpointError", "checked_hyper_parameters", "load_module", "model_class", "read_checkpoint"]
 
 
 def model_class(path: Any, key: str = "ganlit_class", source: str = "") -> type:
@@ -129,17 +54,13 @@ def _check_nested_classes(value: Any, key: str, source: str) -> None:
 
 
 def load_module(path: Union[str, Path], map_location: str = "cpu") -> "GANModule":
-    """Rebuild the LightningModule saved in a ganlit checkpoint (its class is recorded in the file).
+    """Rebuild the LightningModule saved in a ganlit checkpoint file (its class is recorded in the file).
 
-    ``path`` may also be a bundle folder (``ganlit pack``), a run folder (its ``checkpoints/last.ckpt``) or
-    ``hf:owner/name`` (see ``ganlit.bundle``). The class is checked to be a ganlit model before it is called; a
-    checkpoint whose arguments or weights do not fit that class raises ``CheckpointError`` in one line.
+    The class is checked to be a ganlit model before it is called; a checkpoint whose arguments or weights do not
+    fit that class raises ``CheckpointError`` in one line. A run folder, a bundle folder or ``hf:owner/name``:
+    :func:`ganlit.load` (or ``ganlit.bundle.load_model``).
     """
-    from ganlit.bundle import is_bundle, load_bundle, resolve_source
-
-    path = resolve_source(path)
-    if is_bundle(path):
-        return load_bundle(path, map_location)
+    path = Path(path)
     ckpt = read_checkpoint(path)
     class_path = ckpt.get("ganlit_class") if isinstance(ckpt, dict) else None
     if class_path is None:

@@ -1,14 +1,20 @@
-"""Sample grids with their rows or columns named (``A``, ``G(A)``, ``F(G(A))`` ...), so a grid reads on its own."""
+"""Sample grids: saved as PNG and sent to the loggers as the same pixels; rows or columns named (``A``, ``G(A)``,
+``F(G(A))`` ...), so a grid reads on its own."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Optional, Sequence
 
+import lightning as L
 import numpy as np
 import torch
 import torchvision.utils as vutils
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
+
+from ganlit.utils.atomic import atomic_write_bytes
 
 PADDING = 2
 
@@ -44,3 +50,34 @@ def labelled_grid(images: Tensor, nrow: int, rows: Optional[Sequence[str]] = Non
             text = text[:-1]  # a long name is cut to its cell rather than written over the next one
         draw.text((left + PADDING + j * cell_w + 1, 1), text, fill=(0, 0, 0), font=font)
     return torch.from_numpy(np.array(canvas)).permute(2, 0, 1).float() / 255
+
+
+def grid_pixels(images: Tensor, nrow: int) -> np.ndarray:
+    """``images`` (in [0, 1]) as one grid of ``uint8`` pixels, ``[H, W, 3]``: exactly what the PNG holds.
+
+    The rounding is torchvision's ``save_image`` (``x * 255 + 0.5``, clamped, truncated), so the PNG in the run folder
+    and the image every logger gets are the same pixels. Loggers must get these bytes, not the float grid: W&B casts a
+    float array in [0, 1] straight to ``uint8`` (0 or 1), which is a black image.
+    """
+    grid = vutils.make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
+    return grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+
+
+def save_and_log_grid(trainer: L.Trainer, images: Tensor, nrow: int, path: Path, step: int,
+                      key: str = "samples") -> Path:
+    """Save ``images`` (in [0, 1]) as one PNG grid at ``path`` and send the same pixels to every logger that takes
+    images (W&B: ``log_image``; TensorBoard: ``add_image``, HWC)."""
+    pixels = grid_pixels(images, nrow)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    atomic_write_bytes(path, png.getvalue())  # a kill or a full disk never leaves half a PNG
+    for logger in trainer.loggers:
+        log_image = getattr(logger, "log_image", None)  # WandbLogger
+        if callable(log_image):
+            log_image(key=key, images=[pixels], step=step)
+            continue
+        experiment = getattr(logger, "experiment", None)
+        add_image = getattr(experiment, "add_image", None)  # TensorBoard
+        if callable(add_image):
+            add_image(key, pixels, global_step=step, dataformats="HWC")
+    return path

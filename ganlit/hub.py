@@ -12,10 +12,12 @@ from __future__ import annotations
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional, Sequence, Union
 
 import torch
 from torch import nn
+
+from ganlit.errors import UsageError
 
 Kind = Literal["pix2pix", "cyclegan", "stargan"]
 
@@ -115,6 +117,39 @@ def resolve_official(kind: Kind, name: str, path: str | Path | None = None) -> P
     what = f"official {kind} weights {name!r}" + (f" ({STARGAN_G_FILE} from the zip)" if kind == "stargan" else "")
     return resolve_weights(official_weights_file(kind, name), path, url=url, what=what,
                            download=official_download(kind, name), in_archive=kind == "stargan")
+
+
+# ----------------------------------------------------------------------------- official:<kind>[/<name>] sources
+OFFICIAL_PREFIX = "official:"
+OFFICIAL_KINDS = ("pix2pix", "cyclegan", "stargan")
+
+
+def missing_official_weights(kind: str) -> str:
+    """The error for ``official:<kind>`` with no file: the two ways to name one."""
+    return (f"--model official:{kind} needs --weights PATH (the official weights file), or a released model by name: "
+            f"--model official:{kind}/<name> once `ganlit download official:{kind}/<name>` fetched it "
+            f"(names: ganlit download --list)")
+
+
+def official_source(source: str, weights: Union[str, Path, None] = None,
+                    attrs: Optional[Sequence[str]] = None) -> tuple[str, Optional[Path], Optional[list[str]]]:
+    """``(kind, weights file, attribute names)`` of ``official:<kind>[/<name>]``: with a name, the file ganlit
+    downloads that model to (``weights`` still wins) and, for StarGAN, the five CelebA attributes it was released
+    with; a missing file raises ``MissingWeightsError`` naming ``ganlit download``."""
+    kind, _, name = source[len(OFFICIAL_PREFIX):].partition("/")
+    if kind not in OFFICIAL_KINDS:
+        raise UsageError(f"--model {source}: expected official:{' | official:'.join(OFFICIAL_KINDS)}, "
+                         "optionally with /<name> of a released model")
+    path = Path(weights) if weights is not None else None
+    names = [a.strip() for a in attrs if a.strip()] if attrs is not None else None
+    if name:
+        if name not in official_names(kind):
+            raise UsageError(f"--model {source}: no released {kind} model named {name!r}; known: "
+                             f"{', '.join(official_names(kind))}")
+        path = resolve_official(kind, name, path)
+        if kind == "stargan" and names is None:
+            names = list(STARGAN_PRETRAINED_ATTRS)
+    return kind, path, names
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -6,7 +6,8 @@ metric that ganlit measured. Its bundle holds the same three files as a ganlit m
 the weights are (``pix2pix``, ``cyclegan`` or ``stargan``), where they came from (the release's URL, the file's
 name and sha256) and the one fact the tensors do not carry (a U-Net's dropout; StarGAN's attribute names). Loading
 rebuilds the network from the tensor shapes exactly as ``ganlit.load("official:...")`` does, so every command gives
-the same outputs for the bundle as for the official file, bit for bit. The card says what ganlit did not measure.
+the same outputs for the bundle as for the official file, bit for bit (``ganlit.bundle`` reads it). The card says
+what ganlit did not measure.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import torch
 import yaml
 from torch import nn
 
-__all__ = ["OFFICIAL_KEY", "load_official_bundle", "official_card", "official_config"]
+__all__ = ["official_card", "official_config", "official_weights_of"]
 
-OFFICIAL_KEY = "official"
 _PAPERS = {"pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "stargan": "StarGAN"}
 _CODE = {"pix2pix": "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix",
          "cyclegan": "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix",
@@ -43,8 +42,8 @@ def _has_dropout(net: nn.Module) -> bool:
 def official_config(model: nn.Module, source: str, weights_file: Path, dropout: bool = True) -> dict[str, Any]:
     """``config.json`` of the official model ``model`` that ``ganlit.load(source, dropout=dropout)`` gave from
     ``weights_file``."""
-    from ganlit.api import OFFICIAL_PREFIX
-    from ganlit.bundle import FORMAT, FORMAT_VERSION, WEIGHTS, _json_ready, inference_spec
+    from ganlit.hub import OFFICIAL_PREFIX
+    from ganlit.bundle import FORMAT, FORMAT_VERSION, OFFICIAL_KEY, WEIGHTS, _json_ready, inference_spec
     from ganlit.hub import pretrained_url
     from ganlit.utils.source import source_version
 
@@ -69,40 +68,10 @@ def official_config(model: nn.Module, source: str, weights_file: Path, dropout: 
     }, "config")
 
 
-def load_official_bundle(folder: Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
-    """The official model of a bundle folder: the network rebuilt from ``state``'s shapes (the official kind checked
-    against the three ganlit knows, nothing imported by name), wrapped as ``ganlit.load("official:...")`` wraps it."""
-    from ganlit.api import OFFICIAL_KINDS
-    from ganlit.bundle import CONFIG, BundleError
-    from ganlit.hub import official_network
-    from ganlit.models.official import OfficialGenerator, OfficialStarGAN
-
-    source = folder / CONFIG
-    official = config[OFFICIAL_KEY]
-    kind = official.get("kind") if isinstance(official, dict) else None
-    if kind not in OFFICIAL_KINDS:
-        raise BundleError(f"{source}: official.kind {kind!r}, expected one of {', '.join(OFFICIAL_KINDS)}")
-    try:
-        if kind == "stargan":
-            names = official.get("attr_names")
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise BundleError(f"{source}: official.attr_names must be a list of attribute names, got {names!r}")
-            net = official_network(kind, state, folder)
-            if len(names) != net.c_dim:
-                raise BundleError(f"{source}: official.attr_names names {len(names)} attributes but the weights "
-                                  f"take c_dim={net.c_dim}")
-            return OfficialStarGAN(net, names, str(folder), int(official.get("image_size", 128)))
-        # A U-Net's dropout leaves no trace in its tensors (a ResNet's does): the config says it.
-        unet_without_dropout = "model.model.0.weight" in state and official.get("use_dropout") is False
-        extra = {"use_dropout": False} if unet_without_dropout else {}
-        return OfficialGenerator(kind, official_network(kind, state, folder, **extra), str(folder))
-    except ValueError as err:
-        raise BundleError(f"{folder}: {str(err).splitlines()[0]}") from None
-
-
 def official_card(config: dict[str, Any], license: str, name: str) -> str:
     """The model card of an official bundle: what the weights are and where they came from; ganlit measured nothing."""
     from ganlit import models
+    from ganlit.bundle import OFFICIAL_KEY
     from ganlit.card import _bibtex, hide_local_paths
 
     official, weights = config[OFFICIAL_KEY], config["weights"]
@@ -144,7 +113,7 @@ def official_card(config: dict[str, Any], license: str, name: str) -> str:
 def official_weights_of(source: str, weights: Optional[Union[str, Path]],
                         attrs: Optional[list[str]]) -> Path:
     """The weights file ``official:<kind>[/<name>]`` (with ``--weights``) names."""
-    from ganlit.api import missing_official_weights, official_source
+    from ganlit.hub import missing_official_weights, official_source
     from ganlit.errors import UsageError
 
     kind, path, _ = official_source(source, weights, attrs)

@@ -10,9 +10,9 @@ from typing import Any, Optional
 from lightning.pytorch.utilities import rank_zero_info
 
 from ganlit.runs import LATEST, check_class, new_run_dir, resume_target, versions
+from ganlit.utils.rundir import RUN_DIR_ENV
 
 # Set by rank 0 for the processes Lightning launches for DDP, so that every rank writes into the same run.
-RUN_DIR_ENV = "_GANLIT_RUN_DIR"
 SLURM_FILE = "slurm_job_id"
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from ganlit.bundle import CARD, CONFIG, WEIGHTS
+from ganlit.bundle import CARD, CONFIG, WEIGHTS, load_model
 from ganlit.card import hide_local_paths
 from ganlit.checkpoint import load_module
 from ganlit.cli import main as cli_main
@@ -111,7 +111,7 @@ def test_a_bundle_gives_the_checkpoints_outputs_bit_for_bit_in_a_fresh_process(p
         got = fresh[f"{family}/{name}"]
         assert got.dtype == value.dtype and torch.equal(got, value), f"{family}/{name} differs from the checkpoint's"
     # The EMA average, not the raw generator (which the perturbation made different).
-    model = load_module(root / family)
+    model = load_model(root / family)
     if model.generator_ema is not None:
         raw = load_module(root / f"{family}.ckpt")
         raw.generator_ema = None
@@ -280,14 +280,14 @@ def test_nested_class_paths_and_bad_files_are_refused_in_one_line(packed, tmp_pa
     (folder / CONFIG).write_text(json.dumps({**config, "hyper_parameters": {
         **config["hyper_parameters"], "betas": {"class_path": "os.system", "init_args": {"command": "touch pwned"}}}}))
     with pytest.raises(UntrustedClassError, match=r"hyper_parameters\.betas\.class_path 'os.system'"):
-        load_module(folder)
+        load_model(folder)
     (folder / CONFIG).write_text(json.dumps({**config, "hyper_parameters": {**config["hyper_parameters"], "ngf": 8}}))
     with pytest.raises(BundleError, match="its weights do not fit the CGAN of config.json: size mismatch"):
-        load_module(folder)
+        load_model(folder)
     (folder / WEIGHTS).write_bytes(b"\x80\x04not safetensors")
     (folder / CONFIG).write_text(json.dumps(config))
     with pytest.raises(BundleError, match="model.safetensors: not a readable safetensors file"):
-        load_module(folder)
+        load_model(folder)
     assert not Path("pwned").exists()
 
 

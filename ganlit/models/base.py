@@ -29,7 +29,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ganlit.facts import training_facts
 from ganlit.record import run_record
 from ganlit.sizes import check_image_size
-from ganlit.callbacks import run_dir, save_and_log_grid
+from ganlit.grids import save_and_log_grid
+from ganlit.utils.rundir import run_dir
 from ganlit.models.loop import NonFiniteLossError, Phase, TrainingLoop, parse_cadence
 from ganlit.models.steps import EvaluationSteps
 from ganlit.models.inference import InferenceContract
@@ -193,7 +194,7 @@ class GANModule(TrainingLoop, InferenceContract, EvaluationSteps, L.LightningMod
                     net.compile()
         from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-        from ganlit.checkpoint import AtomicCheckpointIO
+        from ganlit.utils.safeload import AtomicCheckpointIO
 
         strategy = self.trainer.strategy
         if type(strategy.checkpoint_io) is TorchCheckpointIO:

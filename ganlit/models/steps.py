@@ -15,7 +15,7 @@ dropout) are the same on every run and the training streams are left as they wer
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 import torch
 from lightning.fabric.utilities.apply_func import apply_to_collection

@@ -11,9 +11,9 @@ from typing import Optional
 
 def source_version() -> dict[str, Optional[str]]:
     """``{"version": ganlit.__version__, "commit": <40 hex digits or None>}`` of the ganlit that is imported."""
-    import ganlit
+    from ganlit._version import __version__
 
-    return {"version": ganlit.__version__, "commit": source_commit(Path(ganlit.__file__).resolve().parent)}
+    return {"version": __version__, "commit": source_commit(Path(__file__).resolve().parents[1])}
 
 
 @functools.lru_cache(maxsize=None)
