@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Callable, Iterable, Optional
 
-__all__ = ["UsageError", "ConfigError", "command", "debug", "closest", "did_you_mean", "describe_config_error", "report"]
+__all__ = ["UsageError", "ConfigError", "InputError", "command", "debug", "closest", "did_you_mean", "describe_config_error", "report"]
 
 
 class UsageError(Exception):
@@ -23,6 +23,10 @@ class UsageError(Exception):
 
 class ConfigError(UsageError):
     """A recipe or ``--key value`` that the parser rejects (misspelled key, wrong type)."""
+
+
+class InputError(UsageError):
+    """A problem with a command's input (a file, a folder, an option's value), reported as one line and exit code 2."""
 
 
 def debug() -> bool:

@@ -26,13 +26,9 @@ from typing import Any, Optional
 
 import torch
 
-from ganlit.errors import UsageError, command, report
+from ganlit.errors import InputError, UsageError, command, report
 
 __all__ = ["build_parser", "main"]
-
-
-class InputError(UsageError):
-    """A problem with the user's input, reported as one message and exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,13 +18,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from ganlit.errors import UsageError, command
+from ganlit.errors import InputError, UsageError, command
 
 __all__ = ["build_parser", "load_image", "main"]
-
-
-class InputError(UsageError):
-    """A problem with the user's input, reported as one line and exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,14 +16,10 @@ from PIL import Image
 from torch import Tensor
 
 from ganlit.commands.preprocess import make_preprocess, official_pix2pix_uint8, official_preprocess, rounded_uint8
-from ganlit.errors import UsageError
+from ganlit.errors import InputError
 
 if TYPE_CHECKING:
     from ganlit.models.inference import Inference
-
-
-class InputError(UsageError):
-    """A problem with the user's input, reported as one line and exit code 2."""
 
 
 def open_image(path: Path) -> Image.Image:
