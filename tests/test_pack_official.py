@@ -1,7 +1,7 @@
 """``ganlit pack --model official:<kind>``: released weights as a bundle, translating bit for bit as the official file.
 
 The weights are random values in the official layouts (tests/conftest.py fixtures, as tests/test_translate_official.py
-uses them); the commands run as a user types them, in a subprocess.
+uses them); ``ganlit pack`` runs as a user types it, in a subprocess; the translations to compare run in this process.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import test_networks_translation as ref
-from translate_util import write_images
+from translate_util import run, write_images
 
 
 def ganlit(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -41,7 +41,7 @@ def unet_weights(tmp_path) -> Path:
 
 
 def test_an_official_pix2pix_bundle_translates_as_the_official_file_and_its_card_says_what_ganlit_did_not_measure(
-        tmp_path, unet_weights):
+        tmp_path, unet_weights, capsys):
     inputs = tmp_path / "in"
     write_images(inputs, ["a.png", "b.jpg"], size=(40, 32))
     packed = ganlit("pack", "--model", "official:pix2pix", "--weights", unet_weights, "--output", "facades",
@@ -72,14 +72,14 @@ def test_an_official_pix2pix_bundle_translates_as_the_official_file_and_its_card
         runs = {}
         for name, model in (("official", ["official:pix2pix", "--weights", unet_weights]), ("bundle", [bundle])):
             out = tmp_path / f"{name}{''.join(extra)}"
-            done = ganlit("translate", "--model", *model, "--input", inputs, "--output", out, *extra, cwd=tmp_path)
-            assert done.returncode == 0, done.stderr
+            rc, _, err = run(capsys, "--model", *model, "--input", inputs, "--output", out, *extra)  # ganlit translate
+            assert rc == 0, err
             runs[name] = translated(out)
         assert list(runs["official"]) == ["a.png", "b.png"]
         assert runs["bundle"] == runs["official"], extra
 
 
-def test_an_official_stargan_bundle_keeps_its_attribute_names(tmp_path, stargan_weights):
+def test_an_official_stargan_bundle_keeps_its_attribute_names(tmp_path, stargan_weights, capsys):
     weights, _ = stargan_weights
     inputs = tmp_path / "in"
     write_images(inputs, ["face.png"], size=(200, 220))
@@ -92,9 +92,9 @@ def test_an_official_stargan_bundle_keeps_its_attribute_names(tmp_path, stargan_
     runs = {}
     for name, model in (("official", ["official:stargan", "--weights", weights, "--attrs", attrs]),
                         ("bundle", [tmp_path / "sg"])):
-        done = ganlit("translate", "--model", *model, "--target", "Black_Hair=0,Male=1,Young=1", "--input", inputs,
-                      "--output", tmp_path / name, "--image-size", 32, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
+        rc, _, err = run(capsys, "--model", *model, "--target", "Black_Hair=0,Male=1,Young=1", "--input", inputs,
+                         "--output", tmp_path / name, "--image-size", 32)  # ganlit translate
+        assert rc == 0, err
         runs[name] = translated(tmp_path / name)
     assert runs["bundle"] == runs["official"] and len(runs["bundle"]) == 1
 
