@@ -131,6 +131,9 @@ def _export_notices_silenced() -> Any:
         # torch's legacy exporter calling its own deprecated helpers, and its notice that `training=` (which keeps
         # pix2pix's test-time dropout in the graph) will go.
         warnings.filterwarnings("ignore", category=DeprecationWarning, message="The feature will be removed")
+        # A model declared to run in training mode at test time (the official pix2pix test) is exported so on
+        # purpose; the sidecar's "mode" says it.
+        warnings.filterwarnings("ignore", category=UserWarning, message="Exporting a model while it is in training mode")
         warnings.filterwarnings("ignore", category=DeprecationWarning, message="Setting `training` to something")
         # Slices with a step are kept as ops instead of being folded: a missed optimisation, not a wrong graph.
         warnings.filterwarnings("ignore", category=UserWarning, message="Constant folding - Only steps=1")
