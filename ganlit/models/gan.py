@@ -9,7 +9,6 @@ from torch import Tensor, nn
 
 from ganlit import losses
 from ganlit.models.base import GANModule
-from ganlit.models.draws import ItemDraws
 from ganlit.models.inference import Inference
 from ganlit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlit.networks.mlp import MaxoutDiscriminator, MLPGenerator
@@ -110,16 +109,6 @@ class GAN(GANModule):
     def generator_loss(self, batch: dict, out: dict[str, Tensor]):
         loss = losses.g_loss(self.loss_mode, self.discriminator(out["fake"]))
         return loss, {"g_loss": loss}
-
-    @torch.no_grad()
-    def evaluation_images(self, batch: dict, draws: Optional[ItemDraws] = None) -> dict[str, tuple[Tensor, Tensor]]:
-        """Real images and one sample per item, from the item's own noise (conditional models: of the item's class)."""
-        real = batch["image"]
-        draws = draws if draws is not None else ItemDraws.from_global(real.size(0))
-        z = draws.randn(self.z_dim, device=real.device, dtype=real.dtype)
-        with evaluating(self.sampling_nets()):
-            fake = self.generate(z, batch.get("label") if self.conditional else None)
-        return {"": (real, fake)}
 
     def predict_images(self, batch: dict) -> dict[str, Tensor]:
         """``ganlit predict``: :meth:`sample` for a batch of :class:`ganlit.data.SampleDataset` (its ``seed`` and, for
