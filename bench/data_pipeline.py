@@ -14,7 +14,6 @@ Compare with ``bench/train_step.py``: the input keeps up when its images/s excee
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -24,10 +23,12 @@ from typing import Any, Callable, Optional
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # provenance.py beside this file
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from provenance import cpu_name, provenance, write_report  # noqa: E402
 
 CELEBA_SIZE = (178, 218)  # width, height of img_align_celeba
 
@@ -166,16 +167,6 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "CPU"
-
-
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/data_pipeline.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--module", default="paired,unpaired,celeba", help="comma-separated: paired, unpaired, celeba")
@@ -186,6 +177,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch and OpenCV threads of the main process (default: theirs); workers use one each")
     p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.add_argument("--results", type=Path, default=None,
+                   help="also write it as DIR/<date>_data_pipeline_<config>.json (bench/results: the docs' figures)")
     args = p.parse_args(argv)
     args.modules = [m.strip() for m in args.module.split(",") if m.strip()]
     bad = [m for m in args.modules if m not in MODULES]
@@ -209,7 +202,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         # spin-wait and run several times slower than one thread.
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
-    report: dict[str, Any] = {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+    report: dict[str, Any] = {**provenance("data_pipeline.py", argv), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+                              "torch": torch.__version__,
                               "main_threads": {"torch": torch.get_num_threads(), "opencv": cv2.getNumThreads()},
                               "load_start": load(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                               "statistic": "images/s over one training epoch after its first batch", "modules": []}
@@ -217,9 +211,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         for name in args.modules:
             report["modules"].append(run(name, args.worker_counts, args.size, args.images, args.batch_size, Path(tmp)))
     report["load_end"] = load()
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
+    slug = "_".join(args.modules) + "_w" + "-".join(map(str, args.worker_counts))
+    write_report(report, args.json, args.results, slug)
     print(table(report))
     return 0
 

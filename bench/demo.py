@@ -15,7 +15,6 @@ recorded: on a shared machine, quote it with the numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -29,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(ROOT / "bench"))  # provenance.py beside this file
+
+from provenance import provenance, write_report  # noqa: E402
 
 
 def free_port() -> int:
@@ -81,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--starts", type=int, default=3)
     p.add_argument("--translations", type=int, default=10)
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the server (default: unset)")
-    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.add_argument("--results", type=Path, default=None,
+                   help="also write it as DIR/<date>_demo_<config>.json (bench/results: the docs' figures)")
     args = p.parse_args(argv)
+    run = provenance("demo.py", argv)
 
     import numpy as np
     from PIL import Image
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             stop(proc)
     load_after = os.getloadavg()
     report = {
-        "startup_s": startups, "startup_median_s": statistics.median(startups),
+        **run, "startup_s": startups, "startup_median_s": statistics.median(startups),
         "translation_warmup_s": times[0], "translation_s": times[1:],
         "translation_median_s": statistics.median(times[1:]) if len(times) > 1 else None,
         "size": args.size, "output_size": out_size, "threads": args.threads, "cpu_count": os.cpu_count(),
@@ -132,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"translation {args.size} px on CPU through the page API: median {report['translation_median_s']:.3f} s "
               f"of {args.translations} (warm-up {times[0]:.3f} s); output {out_size[0]}x{out_size[1]}")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} on {os.cpu_count()} CPUs")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json, args.results, f"cyclegan{args.size}_cpu")
     return 0
 
 

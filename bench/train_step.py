@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import statistics
@@ -50,6 +49,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from bench_models import MODELS, Bench, SyntheticData  # noqa: E402
 from bench_report import add_ratios, table  # noqa: E402
+from provenance import provenance, write_report  # noqa: E402
 
 MODES = ("plain", "lightning", "fast")
 
@@ -334,6 +334,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--progress-bar", action="store_true", help="Lightning modes: keep the progress bar on")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--json", type=Path, default=None, help="write the report here")
+    p.add_argument("--results", type=Path, default=None,
+                   help="also write it as DIR/<date>_train_step_<config>.json (bench/results: the docs' figures)")
     args = p.parse_args(argv)
     args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in args.mode_list if m not in MODES]
@@ -355,7 +357,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     warnings.filterwarnings("ignore", module="lightning")
     bench = MODELS[args.model]
     report: dict[str, Any] = {
-        "model": args.model, "note": bench.note, "size": args.size, "batch": args.batch, "steps": args.steps,
+        **provenance("train_step.py", argv), "model": args.model, "note": bench.note, "size": args.size, "batch": args.batch, "steps": args.steps,
         "warmup": args.warmup, "repeats": args.repeats, "device": args.device, "device_name": device_name(args.device),
         "threads": torch.get_num_threads(), "torch": torch.__version__, "logger": args.logger,
         "progress_bar": args.progress_bar, "statistic": "median of per-iteration times (batch start to next start)",
@@ -385,9 +387,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 report["modes"] = {m: combine(rs, args.batch) for m, rs in runs.items() if rs}
                 add_ratios(report["modes"], interleaved=args.interleave)
                 report["load_end"] = load()
-                if args.json:
-                    args.json.parent.mkdir(parents=True, exist_ok=True)
-                    args.json.write_text(json.dumps(report, indent=1))
+                slug = f"{args.model}{args.size}_b{args.batch}_{args.device}" + ("_interleaved" * args.interleave)
+                write_report(report, args.json, args.results, slug)
     print(table(report))
     return 0
 

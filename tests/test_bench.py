@@ -2,7 +2,9 @@
 
 import importlib.util
 import json
+import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -35,11 +37,25 @@ def keep_thread_counts():
     cv2.setNumThreads(cv2_threads)
 
 
+def assert_provenance(report: dict, script: str, argv: list[str]) -> None:
+    """The date, machine and command that the documentation's performance page prints beside each figure."""
+    assert report["script"] == script and report["command"] == " ".join(["python", f"bench/{script}", *argv])
+    assert datetime.fromisoformat(report["date"]).tzinfo is not None  # an unambiguous date: UTC, ISO 8601
+    machine = report["machine"]
+    assert machine["cpu"] and machine["cpu_cores"] == os.cpu_count() and machine["torch"] == torch.__version__
+    assert machine["gpu"] == (torch.cuda.get_device_name() if torch.cuda.is_available() else None)
+
+
 def test_train_step_reports_three_modes(tmp_path, capsys, train_step):
     out = tmp_path / "gan.json"
-    assert train_step.main(["--model", "gan", "--size", "16", "--steps", "3", "--warmup", "1", "--device", "cpu",
-                            "--threads", "1", "--json", str(out)]) == 0
+    argv = ["--model", "gan", "--size", "16", "--steps", "3", "--warmup", "1", "--device", "cpu", "--threads", "1",
+            "--json", str(out), "--results", str(tmp_path / "results")]
+    assert train_step.main(argv) == 0
     report = json.loads(out.read_text())
+    assert_provenance(report, "train_step.py", argv)
+    # --results: the same report under a dated name (the documentation reads bench/results/*.json)
+    dated = tmp_path / "results" / f"{report['date'][:10]}_train_step_gan16_b1_cpu.json"
+    assert json.loads(dated.read_text()) == report
     assert (report["model"], report["size"], report["batch"], report["device"]) == ("gan", 16, 1, "cpu")
     assert list(report["modes"]) == ["plain", "lightning", "fast"]
     for mode, stats in report["modes"].items():
@@ -134,9 +150,11 @@ def test_train_step_rejects_unknown_modes(train_step):
 def test_data_pipeline_reports_images_per_second(tmp_path, capsys):
     data_pipeline = load("data_pipeline")
     out = tmp_path / "data.json"
-    assert data_pipeline.main(["--module", "paired,unpaired,celeba", "--workers", "0", "--size", "32",
-                               "--images", "4", "--threads", "1", "--json", str(out)]) == 0
+    argv = ["--module", "paired,unpaired,celeba", "--workers", "0", "--size", "32", "--images", "4", "--threads", "1",
+            "--json", str(out)]
+    assert data_pipeline.main(argv) == 0
     report = json.loads(out.read_text())
+    assert_provenance(report, "data_pipeline.py", argv)
     assert report["main_threads"] == {"torch": 1, "opencv": 1} and report["load_start"]
     modules = {m["module"]: m for m in report["modules"]}
     assert list(modules) == ["paired", "unpaired", "celeba"]
