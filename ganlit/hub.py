@@ -4,12 +4,11 @@ The files are plain ``state_dict``s. They are read with ``weights_only=True`` (a
 arbitrary pickled code is refused), the architecture is read off the tensor shapes, and the weights
 are loaded strictly, so a wrong guess fails loudly instead of leaving layers at random.
 Nothing here downloads: the URL tables are for ``ganlit download official:<kind>/<name>`` (which puts a file where
-:func:`resolve_official` finds it) and the README.
+:func:`resolve_official` finds it) and the documentation.
 """
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from ganlit.errors import UsageError
+from ganlit.utils.safeload import read_weights
 
 Kind = Literal["pix2pix", "cyclegan", "stargan"]
 
@@ -54,7 +54,6 @@ STARGAN_PRETRAINED_ATTRS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Y
 
 _STATS = ("running_mean", "running_var", "num_batches_tracked")
 # How torch's weights-only unpickler words a refusal to import or call something (vs. malformed bytes).
-_CODE_MARKERS = r"GLOBAL|unrecognized function|create new object|must be imported"
 
 
 # Where ``ganlit download official:<kind>/<name>`` puts a file and ``resolve_official`` finds it, under
@@ -154,27 +153,10 @@ def official_source(source: str, weights: Union[str, Path, None] = None,
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a plain state dict safely (``weights_only=True``) and strip a DataParallel ``module.`` prefix."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        code = next((line for line in lines if re.search(_CODE_MARKERS, line)), None)
-        if code is None:  # malformed bytes: a bad opcode, not an attempt to import anything
-            raise ValueError(f"{path}: not a PyTorch checkpoint file ({lines[-1] if lines else err})") from err
-        raise ValueError(
-            f"{path}: refused, the file carries pickled code (objects other than tensors and plain "
-            "containers), and loading it unrestricted could run that code. Official pix2pix/CycleGAN/StarGAN "
-            "weights are plain state dicts; re-save a file you trust with torch.save(model.state_dict()). "
-            f"torch: {code}"
-        ) from err
-    except Exception as err:  # torch raises KeyError/RuntimeError/EOFError on files it cannot parse at all
-        raise ValueError(f"{path}: not a PyTorch checkpoint file ({type(err).__name__}: {err})") from err
-    if not isinstance(obj, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
-        found = type(obj).__name__ if not isinstance(obj, dict) else f"dict with keys {list(obj)[:5]}"
-        raise ValueError(f"{path}: expected a plain state dict (parameter name -> tensor), found {found}")
+    obj = read_weights(path)
+    if not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
+        raise ValueError(f"{path}: expected a plain state dict (parameter name -> tensor), found a dict with keys "
+                         f"{list(obj)[:5]}")
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 

@@ -9,14 +9,13 @@ Inception (metrics) and the official pix2pix / CycleGAN / StarGAN generators (``
 
 from __future__ import annotations
 
-import pickle
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ganlit.errors import UsageError
+from ganlit.utils.safeload import read_weights
 
 __all__ = ["MissingWeightsError", "hub_checkpoint_dir", "load_state_dict_file", "resolve_weights"]
 
@@ -81,33 +80,6 @@ def resolve_weights(filename: str, path: str | Path | None = None, url: str = ""
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint of tensors on the CPU, refusing anything that would need to run pickled code.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file holds pickled objects other than tensors/containers, is not a torch
-            checkpoint, or does not hold a dict.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weight file {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "weights only load failed" not in str(err).lower():
-            raise ValueError(f"weight file {str(path)!r} is not a readable torch checkpoint ({err})") from err
-        # weights_only=True refuses pickled classes/functions: such a file is never loaded with
-        # code execution.
-        unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        found = f" (it references {unsupported.group(1)})" if unsupported else ""
-        raise ValueError(
-            f"weight file {str(path)!r} holds pickled Python code or objects beyond tensors and plain "
-            f"containers{found}; refusing to load it, since that would execute code from the file. "
-            f"Re-save it as a plain state dict: torch.save(model.state_dict(), path)."
-        ) from err
-    except (RuntimeError, EOFError, KeyError, ValueError) as err:
-        reason = f"{type(err).__name__}: {err}"
-        raise ValueError(f"weight file {str(path)!r} is not a readable torch checkpoint ({reason})") from err
-    if not isinstance(state, dict):
-        raise ValueError(f"weight file {str(path)!r} holds a {type(state).__name__}, expected a dict (a state dict)")
-    return state
+    """Load a checkpoint of tensors on the CPU, refusing anything that would need to run pickled code
+    (:func:`ganlit.utils.safeload.read_weights`)."""
+    return read_weights(path)

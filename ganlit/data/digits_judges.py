@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlit.cache import cache_root, save_atomic
+from ganlit.utils.safeload import read_weights
 from ganlit.data.digits_render import (
     STYLES,
     Domain,
@@ -185,7 +186,7 @@ def _load_or_train_judge(path: Path, epochs: int) -> DigitJudge:
         torch.manual_seed(0)
         judge = DigitJudge()
     if path.exists():
-        judge.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        judge.load_state_dict(read_weights(path))
     else:
         _train_judge(judge, epochs)
         save_atomic(judge.state_dict(), path)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlit.cache import cache_root, save_atomic
+from ganlit.utils.safeload import read_weights
 
 CACHE_VERSION = 2  # 2: real features in item order for any number of processes, items read with their own seed
 
@@ -105,7 +106,7 @@ class RealFeatureCache:
         if not path.is_file():
             return None
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+            saved = read_weights(path)
         except Exception:  # a truncated or foreign file is recomputed, never trusted
             return None
         if saved.get("key") != json.loads(json.dumps(key, sort_keys=True, default=str)):

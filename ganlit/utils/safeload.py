@@ -1,6 +1,7 @@
 """Reading files from strangers safely: ``torch.load(weights_only=True)``, so a pickle that names code is refused, and
 one-line errors that say whether the file is missing, damaged or unsafe. Every checkpoint ganlit reads (``ganlit.load``,
-``--ckpt_path``, the Lightning checkpoint I/O a ``GANModule`` installs) goes through :func:`read_checkpoint`."""
+``--ckpt_path``, the Lightning checkpoint I/O a ``GANModule`` installs) goes through :func:`read_checkpoint`; every
+weights file (official generators, VGG-19, Inception, the digits judge, cached features) through :func:`read_weights`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from ganlit.errors import UsageError
 
 __all__ = ["AtomicCheckpointIO", "CheckpointError", "DamagedCheckpointError", "MissingCheckpointError",
-           "UnsafeCheckpointError", "read_checkpoint"]
+           "UnsafeCheckpointError", "read_checkpoint", "read_weights"]
+
+# What torch's weights_only unpickler says when a file names code (a global, a constructor) rather than bad bytes.
+_CODE_MARKERS = r"GLOBAL|unrecognized function|create new object|must be imported"
 
 
 class CheckpointError(UsageError, ValueError):
@@ -61,6 +65,37 @@ def read_checkpoint(path: Union[str, Path], mmap: bool = False) -> dict[str, Any
         first = (str(err).splitlines() or [type(err).__name__])[0].split(". This is an internal")[0]
         reason = "the file is empty" if size == 0 else f"{first or type(err).__name__}"
         raise DamagedCheckpointError(_damaged(path, size, reason)) from None
+
+
+def read_weights(path: Union[str, Path]) -> dict[str, Any]:
+    """Read a weights file (a dict of tensors and plain values) on the CPU with ``torch.load(weights_only=True)``.
+
+    Raises:
+        FileNotFoundError: ``path`` names no file.
+        ValueError: the file carries pickled code (refused, never run; the error's cause is torch's
+            ``UnpicklingError``), is not a PyTorch file, or holds something other than a dict. Each message starts
+            with the path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        code = next((line for line in lines if re.search(_CODE_MARKERS, line)), None)
+        if code is None:  # malformed bytes: a bad opcode, not an attempt to import anything
+            raise ValueError(f"{path}: not a PyTorch checkpoint file ({lines[-1] if lines else err})") from err
+        raise ValueError(
+            f"{path}: refused, the file carries pickled code (objects other than tensors and plain "
+            "containers), and loading it unrestricted could run that code. Re-save a file you trust as a plain "
+            f"state dict: torch.save(model.state_dict(), path). torch: {code}"
+        ) from err
+    except Exception as err:  # torch raises KeyError/RuntimeError/EOFError on files it cannot parse at all
+        raise ValueError(f"{path}: not a PyTorch checkpoint file ({type(err).__name__}: {err})") from err
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: holds a {type(obj).__name__}, expected a dict (a state dict)")
+    return obj
 
 
 def _damaged(path: Path, size: int, reason: str) -> str:
