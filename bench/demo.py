@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env = {**os.environ, "PYTHONPATH": path,
-           "CUDA_VISIBLE_DEVICES": ""}  # CPU, as the README quotes
+           "CUDA_VISIBLE_DEVICES": ""}  # CPU, as the performance page quotes
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     load_before = os.getloadavg()

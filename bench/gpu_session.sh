@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one prepared script for a session with a lent GPU (15 minutes of device time in all): the CUDA tests, then
-# the issue-8 table (plain / Lightning fp32 / fast, images/s and peak memory) for the four configurations the
-# README's GPU section lists. Everything lands in $OUT (default bench_out/): gpu.txt, tests.txt, bench.txt, *.json.
+# Every GPU measurement in one go, in about 10 minutes: the CUDA tests, then the table (plain / Lightning fp32 / fast,
+# images/s and peak memory) for the four configurations of the documentation's performance page. Everything lands in
+# $OUT (default bench_out/): gpu.txt, tests.txt, bench.txt, *.json, and the dated result files in bench/results/.
 # Run from the repository root after `pip install -e .[dev]`:  bash bench/gpu_session.sh
 set -u
 out=${OUT:-bench_out}
@@ -15,5 +15,5 @@ timeout 240 python -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/tes
 for spec in "cyclegan 256 1" "cyclegan 256 4" "pix2pix 256 1" "stargan 128 16"; do
     set -- $spec
     timeout 150 python bench/train_step.py --model "$1" --size "$2" --batch "$3" --steps 20 --warmup 10 --repeats 2 \
-        --json "$out/$1_$2_b$3.json" 2>&1 | tail -12 | tee -a "$out/bench.txt"
+        --json "$out/$1_$2_b$3.json" --results bench/results 2>&1 | tail -12 | tee -a "$out/bench.txt"
 done
