@@ -67,7 +67,7 @@ def softplus(z: float) -> float:
 def test_cyclegan_defaults_are_the_papers():
     m = CycleGAN()
     assert set(m.generators) == {"A2B", "B2A"} and set(m.discriminators) == {"A", "B"}
-    # REFERENCE.md: resnet_9blocks 11,378,179 and the 70x70 PatchGAN 2,764,737, two of each.
+    # the official code: resnet_9blocks 11,378,179 and the 70x70 PatchGAN 2,764,737, two of each.
     assert num_parameters(m.generators["A2B"]) == num_parameters(m.generators["B2A"]) == 11_378_179
     assert num_parameters(m.discriminators["A"]) == num_parameters(m.discriminators["B"]) == 2_764_737
     assert m.pattern == ["GD"] and (m.lr_constant, m.lr_decay, m.schedule_unit) == (100, 100, "epoch")

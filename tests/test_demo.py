@@ -3,7 +3,7 @@
 Three tiny digits checkpoints (CycleGAN, StarGAN, CGAN) are trained for two steps, one ``ganlit demo`` per checkpoint is
 started on a free loopback port, and headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by
 Selenium) uploads an image, sets the controls, presses the button and reads back the output image. Set
-GANLIT_DEMO_SCREENSHOTS=DIR to keep the screenshots (the README's come from here).
+GANLIT_DEMO_SCREENSHOTS=DIR to keep the screenshots (the documentation's come from here).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def test_quickstart_cgan_samples_are_judged_as_their_class(tmp_path, monkeypatch):
-    # Exactly the README's first command, then `ganlit sample` on its checkpoint.
+    # Exactly the quickstart command of the README, then `ganlit sample` on its checkpoint.
     monkeypatch.chdir(tmp_path)
     assert main(["fit", "--config", str(RECIPES / "quickstart.yaml"), "--trainer.logger", "false",
                  "--trainer.enable_progress_bar", "false"]) == 0

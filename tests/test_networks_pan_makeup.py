@@ -62,7 +62,7 @@ def test_makeup_parameter_counts():
     decoder = (256 * 128 * 9 + 128) + (128 * 64 * 9 + 64) + (64 * 3 * 49 + 3)
     assert 2 * encoder + fuse + blocks + decoder == 9_396_099
     assert n_params(on_meta(MakeupTransferGenerator)) == 9_396_099
-    # F is CycleGAN's 6-block ResnetGenerator; D_S is the 70x70 PatchGAN on 6 channels (REFERENCE.md)
+    # F is CycleGAN's 6-block ResnetGenerator; D_S is the 70x70 PatchGAN on 6 channels (counted from the official code)
     assert n_params(on_meta(MakeupRemovalGenerator)) == 7_837_699
     assert n_params(on_meta(StyleDiscriminator)) == 2_767_809
 

@@ -1,4 +1,4 @@
-"""StarGAN and DiscoGAN networks: exact sizes (REFERENCE.md), official key layouts, shapes and behaviour."""
+"""StarGAN and DiscoGAN networks: exact sizes (counted from the official code), official key layouts, shapes and behaviour."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_parameter_counts_match_reference(cls, kwargs, expected):
 
 
 def _official_stargan_g_keys(repeat_num: int = 6, with_nbt: bool = True) -> list[str]:
-    """Keys of the official ``<iter>-G.ckpt`` as REFERENCE.md describes the layout of ``main``."""
+    """Keys of the official ``<iter>-G.ckpt`` as the official code lays out of ``main``."""
     norm = ["weight", "bias", "running_mean", "running_var"] + (["num_batches_tracked"] if with_nbt else [])
     keys = ["main.0.weight"] + [f"main.1.{k}" for k in norm]
     for conv, bn in ((3, 4), (6, 7)):
@@ -52,7 +52,7 @@ def _official_stargan_g_keys(repeat_num: int = 6, with_nbt: bool = True) -> list
 
 def test_stargan_generator_has_the_official_keys():
     keys = _official_stargan_g_keys()
-    assert keys[-1] == "main.21.weight"  # the REFERENCE.md anchor for 6 blocks
+    assert keys[-1] == "main.21.weight"  # the official layout's anchor for 6 blocks
     assert list(on_meta(StarGANGenerator).state_dict()) == keys
 
 

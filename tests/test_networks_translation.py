@@ -1,7 +1,7 @@
 """pix2pix / CycleGAN networks: parameter counts, shapes, the official state-dict layout, size errors.
 
 The ``official_*_layout`` helpers write down the official key names and shapes from the description of
-the official code (REFERENCE.md), independently of ganlit's modules, and the ``reference_*`` functions
+the official code (counted from the official code), independently of ganlit's modules, and the ``reference_*`` functions
 run those weights with ``torch.nn.functional`` alone. tests/test_hub.py reuses both.
 """
 
@@ -166,7 +166,7 @@ def reference_patchgan_eval(sd: dict[str, torch.Tensor], x: torch.Tensor, n_laye
     return F.conv2d(h, sd[f"model.{idx}.weight"], sd[f"model.{idx}.bias"], 1, 1)
 
 
-# --- parameter counts (REFERENCE.md) ----------------------------------------------------------------------
+# --- parameter counts (counted from the official code) ----------------------------------------------------------------------
 
 
 def n_params(m: nn.Module) -> int:

@@ -8,7 +8,7 @@ weights through the official-layout loader (:func:`ganlit.hub.load_official` for
 with a Lightning ``Trainer`` over the recorded batches, and checks every quantity with the tolerances of the
 golden README.
 
-Two comparisons. (1) Against the recording, with the README's tolerances. The README measured them on the
+Two comparisons. (1) Against the recording, with the documented tolerances (docs/fidelity.md), measured on the
 recording machine, where the pix2pix replay was bitwise; on another CPU the same torch build rounds differently in
 its kernels (on a 2-core AMD EPYC with AVX2 the iteration-1 pix2pix losses are bitwise only under
 ``ATEN_CPU_CAPABILITY=default``, and the backward differs even then), so this comparison is not bitwise. Measured
@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent / "goldens" / "official_training"
 FILES = ["pix2pix", "cyclegan", "stargan", "stargan_ncritic2"]
 # Official loss name -> ganlit's logged key (every other official name is logged as it is).
 LOGGED = {"loss_D": "d_loss", "loss_G": "g_loss"}
-# The README's tolerances (measured: CycleGAN/StarGAN losses within 2e-6, gradients within 1e-6).
+# The tolerances of docs/fidelity.md (measured: CycleGAN/StarGAN losses within 2e-6, gradients within 1e-6).
 LOSS_TOL, GRAD_TOL = {"rtol": 1e-5, "atol": 1e-6}, {"rtol": 1e-4, "atol": 1e-5}
 PARAM_ATOL, GRAD_MASK = 2e-5, 1e-5
 # Elements (of those with |official first gradient| >= GRAD_MASK) allowed beyond PARAM_ATOL after K iterations.

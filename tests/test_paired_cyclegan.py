@@ -43,7 +43,7 @@ def test_defaults_are_the_papers_configuration():
     assert isinstance(model.generators["F"], MakeupRemovalGenerator)
     assert isinstance(model.discriminators["X"], PatchDiscriminator)
     assert isinstance(model.discriminators["S"], StyleDiscriminator)
-    # REFERENCE.md: ResnetGenerator 6 blocks 7,837,699; 70x70 PatchGAN 2,764,737; D_S sees 6 channels (+3 * 64 * 16)
+    # the official code: ResnetGenerator 6 blocks 7,837,699; 70x70 PatchGAN 2,764,737; D_S sees 6 channels (+3 * 64 * 16)
     assert num_parameters(model.generators["G"]) == 9_396_099
     assert num_parameters(model.generators["F"]) == 7_837_699
     assert num_parameters(model.discriminators["X"]) == num_parameters(model.discriminators["Y"]) == 2_764_737

@@ -51,7 +51,7 @@ def trainer(tmp_path, **kw) -> L.Trainer:
 
 def test_defaults_are_the_paper_networks_and_optimiser():
     model = Pix2Pix()
-    assert num_parameters(model.generator) == 54_413_955  # unet_256 (REFERENCE.md)
+    assert num_parameters(model.generator) == 54_413_955  # unet_256 (counted from the official code)
     assert isinstance(model.discriminator, PatchDiscriminator)
     assert num_parameters(model.discriminator) == 2_768_705  # 70x70 PatchGAN, BatchNorm, 6 input channels
     assert model.lambda_l1 == 100.0 and model.loss_mode == "vanilla"

@@ -102,7 +102,7 @@ class SampleDataset(Dataset):
     """The predict "dataset" of the sampling papers (GAN, CGAN): item ``i`` is ``{"seed": seed + i, "label": i mod
     num_classes}``, the noise seed and the class of one sample (the classes cycle as ``ganlit sample`` cycles them).
 
-    The model draws a batch's noise from the seed of its first item (:meth:`ganlit.models.GAN.predict_images`), so
+    The model draws a batch's noise from the seed of its first item (:meth:`ganlit.models.gan.GAN.predict_images`), so
     ``ganlit predict`` with batch size B writes the images ``ganlit sample --seed S --batch-size B`` writes.
     """
 

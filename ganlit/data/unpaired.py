@@ -36,7 +36,7 @@ def read_source(source: Source) -> np.ndarray:
 
 
 class UnpairedImageDataset(ImageDataset):
-    """Item i: A number i (mod |A|) and a B drawn at random (or B number i mod |B| when ``random_b`` is False).
+    """Item i: A number i (mod ``|A|``) and a B drawn at random (or B number i mod ``|B|`` when ``random_b`` is False).
 
     A and B go through separate pipelines, so their crops and flips are independent.
     """
@@ -78,10 +78,10 @@ class UnpairedImageDataModule(GANDataModule):
 
     Layout ``<root>/{trainA,trainB,testA,testB}``. Batches are dicts ``{"A", "B", "A_path", "B_path"}``
     of ``[3, H, W]`` images in ``[-1, 1]`` (``[0, 1]`` with ``normalize=False``, DiscoGAN's range).
-    Training, as the official ``unaligned`` dataset: an epoch has max(|A|, |B|) items, A by index, B at
+    Training, as the official ``unaligned`` dataset: an epoch has ``max(|A|, |B|)`` items, A by index, B at
     random (``serial_batches=True``: B by index too); each image independently resized to ``load_size``
     (bicubic), randomly cropped to ``image_size`` and flipped. Validation (``valA/valB`` when present,
-    else ``testA/testB``) and test: deterministic pairs (A i mod |A|, B i mod |B|) over max(|A|, |B|)
+    else ``testA/testB``) and test: deterministic pairs ``(A i mod |A|, B i mod |B|)`` over ``max(|A|, |B|)``
     items, so every image of both domains is seen and both directions can be evaluated; resize only.
 
     ``paired_split=True`` (DiscoGAN on edges2shoes/handbags): ``root`` is a pix2pix A|B tree; the sorted

@@ -150,9 +150,13 @@ class GANModule(TrainingLoop, InferenceContract, EvaluationSteps, L.LightningMod
         return {}
 
     def discriminator_loss(self, batch: Any, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The D phase's loss and the terms to log by name, from the batch and :meth:`forward_step`'s ``out``
+        (detach the fakes there: the D phase must not reach G). A paper must state it."""
         raise NotImplementedError
 
     def generator_loss(self, batch: Any, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The G phase's loss and the terms to log by name, from the batch and :meth:`forward_step`'s ``out``.
+        A paper must state it."""
         raise NotImplementedError
 
     def sample_images(self) -> Optional[tuple[Tensor, int]]:

@@ -111,7 +111,7 @@ class GAN(GANModule):
         return loss, {"g_loss": loss}
 
     def predict_images(self, batch: dict) -> dict[str, Tensor]:
-        """``ganlit predict``: :meth:`sample` for a batch of :class:`ganlit.data.SampleDataset` (its ``seed`` and, for
+        """``ganlit predict``: :meth:`sample` for a batch of :class:`ganlit.data.base.SampleDataset` (its ``seed`` and, for
         conditional models, ``label``); the noise of the batch is drawn from the seed of its first item, as
         ``ganlit sample`` draws a batch. A batch of real images gets as many samples, from a random draw."""
         seeds = batch.get("seed")

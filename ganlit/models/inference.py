@@ -2,7 +2,7 @@
 
 ``ganlit sample``, ``translate``, ``evaluate``, ``export``, ``demo`` and ``predict`` read a model through these methods
 only; none of them names a paper's class or looks at a signature. :class:`InferenceContract` (a base of
-:class:`ganlit.GANModule`) gives defaults that suit a paper with one generator, so a paper overrides only what differs:
+:class:`ganlit.models.base.GANModule`) gives defaults that suit a paper with one generator, so a paper overrides only what differs:
 
 * :meth:`~InferenceContract.inference` -> :class:`Inference`: sample or translate; the directions and the options
   ``translate`` takes; image channels and training size; noise size, class and attribute names; the test-time mode.

@@ -1,4 +1,4 @@
-"""The training loop mechanics of :class:`ganlit.GANModule` (mixed into it): the cadence of D and G phases, the
+"""The training loop mechanics of :class:`ganlit.models.base.GANModule` (mixed into it): the cadence of D and G phases, the
 training step that runs them, the optimizers and learning-rate schedules, gradient clipping and the guard against
 non-finite losses.
 
@@ -54,7 +54,7 @@ def parse_cadence(cadence: Optional[str], n_critic: int, order: str) -> list[str
 
 
 class TrainingLoop:
-    """The alternating D/G training of :class:`ganlit.GANModule` (see :mod:`ganlit.models.loop`)."""
+    """The alternating D/G training of :class:`ganlit.models.base.GANModule` (see :mod:`ganlit.models.loop`)."""
 
     # ----------------------------------------------------------------- optimizers and schedules
     def lr_lambda(self, t: int) -> float:

@@ -16,7 +16,7 @@ from ganlit.networks.pan import PANDiscriminator
 
 
 def perceptual_adversarial_loss(real: list[Tensor], fake: list[Tensor], weights: tuple[float, ...]) -> Tensor:
-    """sum_j lambda_j P_j with P_j = mean |H_j(y) - H_j(T(x))|: the L1 distance between D's hidden
+    """sum_j lambda_j P_j with P_j = ``mean |H_j(y) - H_j(T(x))|``: the L1 distance between D's hidden
     activations of the target and of the transformed image, normalised by the layer's size."""
     if not (len(real) == len(fake) == len(weights)):
         raise ValueError(f"{len(weights)} feature weights for {len(real)} real and {len(fake)} fake feature maps")
@@ -43,7 +43,7 @@ class PAN(PairedTranslationGAN):
 
     [unverified] The paper's equation numbers, D's layout (:class:`PANDiscriminator`: nine 3x3 conv blocks,
     features after blocks 1, 4, 6, 8), lambda = (5, 1.5, 1.5, 1), m = 3, the use of dropout in T and the
-    learning-rate schedule come from a public reimplementation and REFERENCE.md, not the authors' code.
+    learning-rate schedule come from a public reimplementation, not the authors' code.
     T's adversarial term is the usual non-saturating -log D(T(x)) instead of the minimax log(1 - D(T(x))).
     D sees the image alone (y or T(x)), as the paper describes D; ``conditional_d=True`` stacks the input x
     with it on channels, as pix2pix's D does. Adam 2e-4, beta1 0.5, constant learning rate.
@@ -53,7 +53,8 @@ class PAN(PairedTranslationGAN):
         conditional_d: D sees (x, image) stacked on channels instead of the image alone.
         feature_weights: lambda_j for D's four hidden feature maps.
         margin: m of D's hinge.
-        See :class:`ganlit.models.pix2pix.PairedTranslationGAN` for the generator and the other arguments.
+
+    See :class:`ganlit.models.pix2pix.PairedTranslationGAN` for the generator and the other arguments.
     """
 
     paper = {"title": "Perceptual Adversarial Networks for Image-to-Image Transformation",

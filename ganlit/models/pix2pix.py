@@ -27,7 +27,7 @@ class PairedTranslationGAN(GANModule):
     """What pix2pix and PAN share: a U-Net generator G: A -> B trained on aligned pairs (A, B).
 
     Batches are dicts with ``A`` (input) and ``B`` (target), ``[N, channels, H, W]`` in [-1, 1]
-    (:class:`ganlit.data.PairedImageDataModule` or the digits ``paired`` task). The data module's
+    (:class:`ganlit.data.paired.PairedImageDataModule` or the digits ``paired`` task). The data module's
     ``direction`` decides which half of a file is A, so the model always maps ``A`` to ``B`` ("AtoB").
 
     Args:
@@ -39,7 +39,7 @@ class PairedTranslationGAN(GANModule):
         num_samples: pairs in the sample grid (taken from the first training batch).
         **kwargs: the :class:`GANModule` training arguments (learning rates, cadence, schedule, EMA, ...).
 
-    Networks: :meth:`build_generator` builds ``generator`` (the U-Net; ``ngf``, ``num_downs``, ``norm``,
+    The networks: :meth:`build_generator` builds ``generator`` (the U-Net; ``ngf``, ``num_downs``, ``norm``,
     ``use_dropout`` and the size check reach it alone), the paper's ``build_discriminator`` its ``discriminator``.
     Override one to try another network.
     """
@@ -163,7 +163,8 @@ class Pix2Pix(PairedTranslationGAN):
 
     Args:
         ndf, n_layers, d_norm, d_arch: the discriminator.
-        See :class:`PairedTranslationGAN` for the generator and the other arguments.
+
+    See :class:`PairedTranslationGAN` for the generator and the other arguments.
     """
 
     paper = {"title": "Image-to-Image Translation with Conditional Adversarial Networks",

@@ -53,7 +53,7 @@ class StarGAN(GANModule):
     ``lr * lr_update_step / lr_decay``, reaching 0 at ``lr_constant + lr_decay``.
 
     Batches are dicts with ``image`` in [-1, 1] and float ``label`` [N, num_attrs] (0/1; one-hot when
-    ``single_label``), as :class:`ganlit.data.CelebADataModule`, ``RaFDDataModule`` and the digits
+    ``single_label``), as :class:`ganlit.data.celeba.CelebADataModule`, ``RaFDDataModule`` and the digits
     ``attributes`` task give them.
 
     Args:

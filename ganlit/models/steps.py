@@ -32,7 +32,7 @@ def seeded(device: torch.device, seed: int) -> Iterator[None]:
 
 
 class EvaluationSteps:
-    """The validation, test and predict steps of :class:`ganlit.GANModule` (mixed into it; see the module docstring).
+    """The validation, test and predict steps of :class:`ganlit.models.base.GANModule` (mixed into it; see the module docstring).
 
     ``validate_during_fit``: whether ``fit`` runs the validation loop too. Off: the papers' training loops have no
     validation pass (their metrics run in the Evaluation callback), and one would draw from the training RNG streams
@@ -61,7 +61,7 @@ class EvaluationSteps:
     def predict_images(self, batch: Any) -> dict[str, Tensor]:
         """Per output name, the model's images for ``batch`` in [-1, 1]: by default the generated half of
         :meth:`evaluation_images` (the translations, by the model's own ``translate``, that the metrics judge); a
-        batch of a folder of images (:class:`ganlit.data.ImageFolderDataModule`: ``image``, ``path``) goes through
+        batch of a folder of images (:class:`ganlit.data.folder.ImageFolderDataModule`: ``image``, ``path``) goes through
         ``translate(image)`` in its default direction, as ``ganlit translate`` does."""
         if isinstance(batch, dict) and "image" in batch and set(batch) <= {"image", "path"}:
             return {"": self.translate(batch["image"])}

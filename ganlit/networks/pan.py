@@ -16,7 +16,7 @@ def _block(c_in: int, c_out: int, stride: int, norm: bool) -> nn.Sequential:
 
 class PANDiscriminator(nn.Module):
     """PAN's discriminative network D, whose hidden layers also define the perceptual adversarial loss
-    (the perceptual adversarial loss: P_j = mean |H_j(y) - H_j(T(x))|, weighted by lambda_j).
+    (the perceptual adversarial loss: P_j = ``mean |H_j(y) - H_j(T(x))|``, weighted by lambda_j).
 
     Nine 3x3 conv blocks (``layers.0`` .. ``layers.8``, the paper's layers 1..9): widths ndf, 2ndf, 2ndf,
     4ndf, 4ndf, 8ndf, 8ndf, 8ndf, 8 with strides 1, 2, 1, 2, 1, 2, 1, 2, 2; BatchNorm in blocks 2..8,
