@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ganlit.errors import UsageError
+from ganlit.utils.modes import evaluating
 
 if TYPE_CHECKING:
     from ganlit.models.inference import ImageNetwork
@@ -50,15 +51,12 @@ def size_error(entry: "ImageNetwork", size: int) -> Optional[str]:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     net = entry.net
-    was_training = net.training
-    net.eval()  # no running statistics are touched; instance norms still check their spatial size
+    # Eval mode: no running statistics are touched; instance norms still check their spatial size.
     try:
-        with _quiet_fake_tensors(), FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
+        with evaluating(net), _quiet_fake_tensors(), FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
             out = net(*[i.example(2, size) for i in entry.inputs])
     except (RuntimeError, ValueError, IndexError) as err:
         return (str(err).strip().splitlines() or [type(err).__name__])[0]
-    finally:
-        net.train(was_training)
     out = out[0] if isinstance(out, (tuple, list)) else out
     if entry.generator and isinstance(out, torch.Tensor) and out.dim() == 4 and tuple(out.shape[-2:]) != (size, size):
         return f"it turns {size}x{size} images into {out.shape[-2]}x{out.shape[-1]}"

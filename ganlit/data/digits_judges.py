@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlit.cache import cache_root, save_atomic
-from ganlit.utils.safeload import read_weights
 from ganlit.data.digits_render import (
     STYLES,
     Domain,
@@ -22,6 +21,8 @@ from ganlit.data.digits_render import (
     split_indices,
     to_model,
 )
+from ganlit.utils.modes import evaluating
+from ganlit.utils.safeload import read_weights
 
 
 # ----------------------------------------------------------------------------- measurable domain checks
@@ -154,11 +155,8 @@ class DigitJudge(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> Tensor:
-        was = self.training
-        self.eval()
-        out = self(x).argmax(1)
-        self.train(was)
-        return out
+        with evaluating(self):
+            return self(x).argmax(1)
 
 
 _JUDGE: Optional[DigitJudge] = None
