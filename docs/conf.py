@@ -26,6 +26,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served from the site itself: the pages load nothing from the internet
     "ganlit_docs",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

@@ -61,6 +61,17 @@ def text_of(html: Path, page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", raw)).replace("&quot;", '"').replace("&#39;", "'")
 
 
+def test_the_site_loads_nothing_from_the_internet(html):
+    """Scripts (MathJax included), style sheets, fonts and images come from the site itself, so it works offline."""
+    resource = re.compile(r"<(?:script|img|source)[^>]*\bsrc=\"([^\"]+)\"|<link[^>]*\bhref=\"([^\"]+)\"")
+    pages = sorted(html.rglob("*.html"))
+    external = {(p.name, a or b) for p in pages for a, b in resource.findall(p.read_text())
+                if (a or b).startswith(("http:", "https:", "//"))}
+    assert len(pages) > 20 and external == set()
+    assert (html / "_static/mathjax/tex-chtml.js").is_file()
+    assert "mathjax/tex-chtml.js" in (html / "papers/cyclegan.html").read_text()
+
+
 def test_the_command_reference_is_each_parsers_own_help(html):
     from ganlit.cli import EXTRA_COMMANDS, LIGHTNING_COMMANDS
 
