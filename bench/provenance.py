@@ -17,8 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
+from ganlit.utils.atomic import atomic_write_text  # each script puts the checkout on sys.path before importing this
 
 def cpu_name() -> str:
     try:
@@ -52,8 +51,5 @@ def write_report(report: dict[str, Any], json_path: Optional[Path], results: Opt
         stem = Path(report["script"]).stem
         paths.append(results / f"{report['date'][:10]}_{stem}_{slug}.json")
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(report, indent=1) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(report, indent=1) + "\n")
     return paths

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from bench_models import MODELS, Bench, SyntheticData  # noqa: E402
 from bench_report import add_ratios, table  # noqa: E402
-from provenance import provenance, write_report  # noqa: E402
+from provenance import cpu_name, provenance, write_report  # noqa: E402
 
 MODES = ("plain", "lightning", "fast")
 
@@ -214,13 +213,7 @@ def cpu_has_bf16() -> bool:
 def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or 'CPU'} ({os.cpu_count()} cores)"
+    return f"{cpu_name()} ({os.cpu_count()} cores)"
 
 
 def mode_settings(mode: str, device: str, compile_flag: str, fast_precision: Optional[str]) -> dict[str, Any]:
